@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command table: dispatch, `--help` and the man page all read it.
+ */
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+const struct fl_cli_command fl_cli_commands[] = {
+	{
+		.name = "validate",
+		.args = "FILE...",
+		.summary = "check scenario files without touching anything",
+		.description =
+			"Parses and validates each scenario file: YAML syntax, known keys and types, "
+			"units, references between services, steps and flows, time order, and faults "
+			"that would contradict each other. Prints one summary line per valid file. "
+			"Errors are printed as FILE:LINE:COL: error: WHAT (expected ...), several per "
+			"file where possible. Needs no privileges and touches nothing.",
+		.run = fl_cmd_validate,
+	},
+	{
+		.name = "plan",
+		.args = "FILE",
+		.summary = "show the timeline and the exact kernel objects each step would create",
+		.description =
+			"Validates the scenario, resolves hostnames (all A and AAAA records), probes "
+			"what this kernel can do (in a throw-away user and network namespace, so "
+			"nothing on the host changes) and chooses an engine per fault. Prints the "
+			"timeline in scenario and real time (after the timescale) and, for every step, "
+			"the kernel objects it creates or deletes as the equivalent tc(8) and nft(8) "
+			"commands a person could paste. Needs no privileges and touches nothing.",
+		.run = fl_cmd_plan,
+	},
+	{
+		.name = "help",
+		.args = "[COMMAND]",
+		.summary = "show help for a command, or write the man page",
+		.description = "Without a command, lists the commands. With --man, writes the "
+			       "faultline(1) man page in roff to standard output.",
+		.run = fl_cmd_help,
+	},
+	{ 0 },
+};
+
+const struct fl_cli_command *fl_cli_find_command(const char *name)
+{
+	for (const struct fl_cli_command *c = fl_cli_commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+/* Prints text wrapped at width columns, each line indented by indent spaces. */
+static void wrap(FILE *f, const char *text, int indent, int width)
+{
+	int col = 0;
+	const char *p = text;
+
+	while (*p) {
+		const char *w = p;
+		while (*w && *w != ' ')
+			w++;
+		int len = (int)(w - p);
+		if (col > indent && col + 1 + len > width) {
+			fputc('\n', f);
+			col = 0;
+		}
+		if (col == 0) {
+			fprintf(f, "%*s", indent, "");
+			col = indent;
+		} else {
+			fputc(' ', f);
+			col++;
+		}
+		fwrite(p, 1, (size_t)len, f);
+		col += len;
+		p = *w ? w + 1 : w;
+	}
+	if (col)
+		fputc('\n', f);
+}
+
+static void print_options(FILE *f, const char *command)
+{
+	for (const struct fl_cli_option *o = fl_cli_options; o->name; o++) {
+		if ((command == NULL) != (o->command == NULL) ||
+		    (command && strcmp(command, o->command) != 0))
+			continue;
+		char head[80];
+		if (o->short_name)
+			snprintf(head, sizeof(head), "-%c, --%s%s%s", o->short_name, o->name,
+				 o->arg ? " " : "", o->arg ? o->arg : "");
+		else
+			snprintf(head, sizeof(head), "    --%s%s%s", o->name, o->arg ? " " : "",
+				 o->arg ? o->arg : "");
+		fprintf(f, "  %s\n", head);
+		wrap(f, o->help, 8, 79);
+	}
+}
+
+void fl_cli_print_usage(FILE *f)
+{
+	fprintf(f, "Usage: %s COMMAND [OPTIONS] [ARGS]\n\n", fl_cli_program);
+	fprintf(f, "Injects network faults on a timeline and judges how user flows degrade.\n\n");
+	fprintf(f, "Commands:\n");
+	for (const struct fl_cli_command *c = fl_cli_commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fprintf(f, "\nOptions for every command:\n");
+	print_options(f, NULL);
+	fprintf(f, "\nExit codes: 0 ok, 1 an expectation failed, 2 bad input, 3 the system could not do it.\n");
+	fprintf(f, "'%s help COMMAND' shows a command's options.\n", fl_cli_program);
+}
+
+void fl_cli_print_command_help(FILE *f, const struct fl_cli_command *c)
+{
+	fprintf(f, "Usage: %s %s [OPTIONS] %s\n\n", fl_cli_program, c->name, c->args);
+	wrap(f, c->description, 0, 79);
+	fprintf(f, "\nOptions:\n");
+	print_options(f, c->name);
+	print_options(f, NULL);
+}
+
+int fl_cli_usage_error(const char *command, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s %s: error: ", fl_cli_program, command);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see '%s help %s')\n", fl_cli_program, command);
+	return FL_EXIT_INPUT;
+}
+
+bool fl_cli_isatty(void)
+{
+	return isatty(STDOUT_FILENO) == 1;
+}
