@@ -60,6 +60,10 @@ int fl_cmd_validate(int argc, char **argv);
 int fl_cmd_plan(int argc, char **argv);
 int fl_cmd_help(int argc, char **argv);
 
+struct fl_scenario;
+/* Loads and validates a scenario, printing located errors. Returns 0 or an FL_EXIT_* code. */
+int fl_cli_load_scenario(const char *path, struct fl_scenario **ret);
+
 /* Whether stdout is a terminal (colors, in-place progress). */
 bool fl_cli_isatty(void);
 

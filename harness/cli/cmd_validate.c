@@ -21,12 +21,6 @@ static int on_option(const char *name, const char *arg, void *userdata)
 	return 0;
 }
 
-/*
- * Loads one scenario and prints its errors. Shared with the other commands
- * that take a scenario file. Returns 0, or an FL_EXIT_* code.
- */
-int fl_cli_load_scenario(const char *path, struct fl_scenario **ret);
-
 int fl_cli_load_scenario(const char *path, struct fl_scenario **ret)
 {
 	struct fl_diag diag;

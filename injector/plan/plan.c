@@ -1,0 +1,1223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Model -> plan. Walks the validated timeline once, keeping the state the
+ * kernel will be in (which tables, hash tables, IFBs exist) so that each
+ * step lists exactly the objects it adds or deletes, in an order that is
+ * always safe to apply: shared structures before the entries that use
+ * them, entries removed before the devices they point at.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <stdio.h>
+#include <string.h>
+#include "plan/plan.h"
+#include "plan/resolve.h"
+#include "scenario/endpoint.h"
+#include "scenario/fault.h"
+#include "util/strbuf.h"
+
+/* Queue numbers of the userspace engine: one per fault, from here. */
+#define FL_NFQUEUE_BASE 61440
+
+/* Rate faults without netem: TBF's queue holds this long before it drops. */
+#define FL_TBF_LATENCY_NS (200 * FL_NSEC_PER_MSEC)
+
+enum hook {
+	HOOK_EGRESS,
+	HOOK_INGRESS,
+	_HOOK_MAX,
+};
+
+enum fam {
+	FAM4,
+	FAM6,
+	_FAM_MAX,
+};
+
+/* What exists in the kernel at this point of the walk. */
+struct tc_tables {
+	bool created;
+	uint16_t next_node[FL_TC_DIVISOR]; /* per bucket of the hash table */
+	uint16_t next_pfx;                 /* in the prefix table */
+};
+
+struct state {
+	bool nft_netdev, nft_inet;
+	bool clsact;
+	struct tc_tables tables[_HOOK_MAX][_FAM_MAX]; /* per hook and family, same on every device */
+};
+
+struct builder {
+	const struct fl_scenario *s;
+	const struct fl_plan_options *opts;
+	struct fl_plan *p;
+	struct fl_diag *diag;
+	struct state st;
+	struct fl_plan_step *cur;
+	int r; /* first error */
+};
+
+/* ---- small helpers --------------------------------------------------------- */
+
+char *fl_target_to_string(const struct fl_target *t, char buf[static 96])
+{
+	char a[INET6_ADDRSTRLEN];
+	int n;
+
+	inet_ntop(t->family, &t->addr, a, sizeof(a));
+	n = snprintf(buf, 96, "%s/%u", a, t->prefixlen);
+	if (t->proto)
+		n += snprintf(buf + n, (size_t)(96 - n), " %s", t->proto == IPPROTO_TCP ? "tcp" : "udp");
+	if (t->port_lo == t->port_hi && t->port_lo)
+		snprintf(buf + n, (size_t)(96 - n), " port %u", t->port_lo);
+	else if (t->port_lo)
+		snprintf(buf + n, (size_t)(96 - n), " ports %u-%u", t->port_lo, t->port_hi);
+	return buf;
+}
+
+static struct fl_obj *new_obj(struct builder *b, enum fl_obj_kind kind, enum fl_obj_op op,
+			      const char *dev, size_t fault)
+{
+	struct fl_plan_step *ps = b->cur;
+	struct fl_obj *g;
+
+	if (b->r < 0)
+		return NULL;
+	g = reallocarray(ps->objs, ps->n_objs + 1, sizeof(*g));
+	if (!g) {
+		b->r = -ENOMEM;
+		return NULL;
+	}
+	ps->objs = g;
+	g = &ps->objs[ps->n_objs++];
+	*g = (struct fl_obj){ .kind = kind, .op = op, .fault = fault };
+	snprintf(g->dev, sizeof(g->dev), "%s", dev ? dev : "");
+	return g;
+}
+
+/*
+ * Every nftables change of a step goes into one batch: libnftables applies a
+ * batch as one kernel transaction, so a step is all or nothing.
+ */
+static void add_nft(struct builder *b, size_t fault, struct fl_strbuf *text)
+{
+	struct fl_plan_step *ps = b->cur;
+	struct fl_obj *o = NULL;
+	char *t = fl_strbuf_steal(text);
+
+	if (!t) {
+		b->r = b->r < 0 ? b->r : -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < ps->n_objs; i++)
+		if (ps->objs[i].kind == FL_OBJ_NFT)
+			o = &ps->objs[i];
+	if (o) {
+		char *joined;
+		if (asprintf(&joined, "%s%s", o->nft, t) < 0) {
+			free(t);
+			b->r = -ENOMEM;
+			return;
+		}
+		free(o->nft);
+		free(t);
+		o->nft = joined;
+		if (o->fault != fault)
+			o->fault = SIZE_MAX;
+		return;
+	}
+	o = new_obj(b, FL_OBJ_NFT, FL_OBJ_ADD, NULL, fault);
+	if (!o) {
+		free(t);
+		return;
+	}
+	o->nft = t;
+}
+
+static bool is_host(const struct fl_target *t)
+{
+	return t->prefixlen == (t->family == AF_INET ? 32 : 128);
+}
+
+/* ---- nftables text ----------------------------------------------------------- */
+
+static void nft_addr(struct fl_strbuf *sb, const struct fl_target *t)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(t->family, &t->addr, a, sizeof(a));
+	if (is_host(t))
+		fl_strbuf_append(sb, a);
+	else
+		fl_strbuf_appendf(sb, "%s/%u", a, t->prefixlen);
+}
+
+/* "10.77.0.20 . tcp . 8443": the key of our address . protocol . port maps. */
+static void nft_element(struct fl_strbuf *sb, const struct fl_target *t)
+{
+	nft_addr(sb, t);
+	if (t->proto)
+		fl_strbuf_appendf(sb, " . %s", t->proto == IPPROTO_TCP ? "tcp" : "udp");
+	else
+		fl_strbuf_append(sb, " . 0-255");
+	if (!t->port_lo)
+		fl_strbuf_append(sb, " . 0-65535");
+	else if (t->port_lo == t->port_hi)
+		fl_strbuf_appendf(sb, " . %u", t->port_lo);
+	else
+		fl_strbuf_appendf(sb, " . %u-%u", t->port_lo, t->port_hi);
+}
+
+static void nft_devices(struct builder *b, struct fl_strbuf *sb)
+{
+	fl_strbuf_append(sb, "{ ");
+	for (size_t i = 0; i < b->p->n_devices; i++)
+		fl_strbuf_appendf(sb, "%s%s", i ? ", " : "", b->p->devices[i]);
+	fl_strbuf_append(sb, " }");
+}
+
+static void nft_table_comment(struct builder *b, struct fl_strbuf *sb)
+{
+	/* nft comments are quoted strings: keep the name printable and quote-free. */
+	fl_strbuf_append(sb, " { comment \"faultline: ");
+	for (const char *c = b->s->name; *c; c++)
+		fl_strbuf_appendn(sb, (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) ? "_" : c,
+				  1);
+	fl_strbuf_append(sb, "\"; }\n");
+}
+
+static void nft_maps(struct fl_strbuf *sb, const char *family, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool v6 = names[i][1] == '6';
+		fl_strbuf_appendf(sb,
+				  "add map %s " FL_NFT_TABLE " %s { type %s . inet_proto . inet_service : verdict; flags interval; }\n",
+				  family, names[i], v6 ? "ipv6_addr" : "ipv4_addr");
+	}
+}
+
+/*
+ * Exclusions first in every base chain: SSH (tcp 22 and the session's own
+ * port) and scope.exclude, both as destination and as source, so neither our
+ * outgoing SSH nor a local sshd's replies are ever touched.
+ */
+static void nft_exclusions(struct builder *b, struct fl_strbuf *sb, const char *family,
+			   const char *chain, bool netdev)
+{
+	const char *p4 = netdev ? "meta protocol ip " : "meta nfproto ipv4 ";
+	const char *p6 = netdev ? "meta protocol ip6 " : "meta nfproto ipv6 ";
+
+	fl_strbuf_appendf(sb, "add rule %s " FL_NFT_TABLE " %s tcp dport { 22", family, chain);
+	for (size_t i = 0; i < b->opts->n_ssh_ports; i++)
+		if (b->opts->ssh_ports[i] != 22)
+			fl_strbuf_appendf(sb, ", %u", b->opts->ssh_ports[i]);
+	fl_strbuf_append(sb, " } accept\n");
+	fl_strbuf_appendf(sb, "add rule %s " FL_NFT_TABLE " %s tcp sport { 22", family, chain);
+	for (size_t i = 0; i < b->opts->n_ssh_ports; i++)
+		if (b->opts->ssh_ports[i] != 22)
+			fl_strbuf_appendf(sb, ", %u", b->opts->ssh_ports[i]);
+	fl_strbuf_append(sb, " } accept\n");
+	fl_strbuf_appendf(sb,
+			  "add rule %s " FL_NFT_TABLE " %s %sip daddr . meta l4proto . th dport @x4 accept\n"
+			  "add rule %s " FL_NFT_TABLE " %s %sip saddr . meta l4proto . th sport @x4 accept\n"
+			  "add rule %s " FL_NFT_TABLE " %s %sip6 daddr . meta l4proto . th dport @x6 accept\n"
+			  "add rule %s " FL_NFT_TABLE " %s %sip6 saddr . meta l4proto . th sport @x6 accept\n",
+			  family, chain, p4, family, chain, p4, family, chain, p6, family, chain, p6);
+}
+
+static void nft_exclusion_sets(struct builder *b, struct fl_strbuf *sb, const char *family)
+{
+	fl_strbuf_appendf(sb,
+			  "add set %s " FL_NFT_TABLE " x4 { type ipv4_addr . inet_proto . inet_service; flags interval; }\n"
+			  "add set %s " FL_NFT_TABLE " x6 { type ipv6_addr . inet_proto . inet_service; flags interval; }\n",
+			  family, family);
+	for (int f = 0; f < _FAM_MAX; f++) {
+		bool any = false;
+		for (size_t i = 0; i < b->p->n_exclude; i++) {
+			const struct fl_target *t = &b->p->exclude[i];
+			if ((t->family == AF_INET6) != (f == FAM6))
+				continue;
+			fl_strbuf_appendf(sb, any ? ", " : "add element %s " FL_NFT_TABLE " x%c { ",
+					  family, f == FAM6 ? '6' : '4');
+			nft_element(sb, t);
+			any = true;
+		}
+		if (any)
+			fl_strbuf_append(sb, " }\n");
+	}
+}
+
+static void nft_vmap_rule(struct fl_strbuf *sb, const char *family, const char *chain, bool netdev,
+			  bool src, const char *map)
+{
+	bool v6 = map[1] == '6';
+	const char *proto = netdev ? (v6 ? "meta protocol ip6 " : "meta protocol ip ")
+				   : (v6 ? "meta nfproto ipv6 " : "meta nfproto ipv4 ");
+
+	fl_strbuf_appendf(sb,
+			  "add rule %s " FL_NFT_TABLE " %s %s%s %saddr . meta l4proto . th %sport vmap @%s\n",
+			  family, chain, proto, v6 ? "ip6" : "ip", src ? "s" : "d", src ? "s" : "d", map);
+}
+
+/* Table netdev faultline: silent drops where the wire would drop, on the scope's devices. */
+static void nft_create_netdev(struct builder *b, struct fl_strbuf *sb)
+{
+	static const char *const maps[] = { "e4", "e6", "i4", "i6" };
+
+	fl_strbuf_append(sb, "add table netdev " FL_NFT_TABLE);
+	nft_table_comment(b, sb);
+	nft_exclusion_sets(b, sb, "netdev");
+	nft_maps(sb, "netdev", maps, ELEMENTSOF(maps));
+	for (int h = 0; h < _HOOK_MAX; h++) {
+		const char *chain = h == HOOK_EGRESS ? "egress" : "ingress";
+		fl_strbuf_appendf(sb, "add chain netdev " FL_NFT_TABLE " %s { type filter hook %s devices = ",
+				  chain, chain);
+		nft_devices(b, sb);
+		fl_strbuf_appendf(sb, " priority %d; }\n", FL_NFT_PRIO);
+		nft_exclusions(b, sb, "netdev", chain, true);
+		nft_vmap_rule(sb, "netdev", chain, true, h == HOOK_INGRESS, h == HOOK_EGRESS ? "e4" : "i4");
+		nft_vmap_rule(sb, "netdev", chain, true, h == HOOK_INGRESS, h == HOOK_EGRESS ? "e6" : "i6");
+	}
+}
+
+/*
+ * Table inet faultline: rejects (they answer the sender, so they live in the
+ * IP stack) and the userspace engine's queue. Packets to a service leave
+ * through output (local) or forward (routed); packets from it arrive in
+ * input or forward. The queue holds packets from the service in prerouting,
+ * on their way in, so the sender's socket is never the one throttled.
+ */
+static void nft_create_inet(struct builder *b, struct fl_strbuf *sb)
+{
+	static const char *const maps[] = { "e4", "e6", "i4", "i6", "q4", "q6" };
+	static const struct {
+		const char *chain;
+		bool dst, src, queue;
+	} chains[] = {
+		{ "output", true, false, false },
+		{ "input", false, true, false },
+		{ "forward", true, true, false },
+		{ "prerouting", false, false, true },
+	};
+
+	fl_strbuf_append(sb, "add table inet " FL_NFT_TABLE);
+	nft_table_comment(b, sb);
+	nft_exclusion_sets(b, sb, "inet");
+	nft_maps(sb, "inet", maps, ELEMENTSOF(maps));
+	for (size_t i = 0; i < ELEMENTSOF(chains); i++) {
+		fl_strbuf_appendf(sb, "add chain inet " FL_NFT_TABLE " %s { type filter hook %s priority %d; }\n",
+				  chains[i].chain, chains[i].chain, FL_NFT_PRIO);
+		nft_exclusions(b, sb, "inet", chains[i].chain, false);
+		if (chains[i].dst) {
+			nft_vmap_rule(sb, "inet", chains[i].chain, false, false, "e4");
+			nft_vmap_rule(sb, "inet", chains[i].chain, false, false, "e6");
+		}
+		if (chains[i].src) {
+			nft_vmap_rule(sb, "inet", chains[i].chain, false, true, "i4");
+			nft_vmap_rule(sb, "inet", chains[i].chain, false, true, "i6");
+		}
+		if (chains[i].queue) {
+			nft_vmap_rule(sb, "inet", chains[i].chain, false, true, "q4");
+			nft_vmap_rule(sb, "inet", chains[i].chain, false, true, "q6");
+		}
+	}
+}
+
+/* Calls fn for every target of a fault's services. */
+#define for_each_fault_target(b, st, t)                                                            \
+	for (size_t _i = 0; _i < (st)->n_services; _i++)                                           \
+		for (const struct fl_plan_service *_ps = &(b)->p->services[(st)->services[_i].index]; \
+		     _ps; _ps = NULL)                                                              \
+			for (const struct fl_target *t = _ps->targets;                             \
+			     t < _ps->targets + _ps->n_targets; t++)
+
+/* Elements of one fault: into the egress and/or ingress maps (or the queue maps). */
+static void nft_fault_elements(struct builder *b, struct fl_strbuf *sb, const char *family,
+			       const struct fl_step *st, const char *chain, bool add, bool queue)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		enum fl_direction want = dir == 0 ? FL_DIR_EGRESS : FL_DIR_INGRESS;
+		if (!queue && !(st->direction & want))
+			continue;
+		if (queue && dir == 1)
+			continue;
+		for (int f = 0; f < _FAM_MAX; f++) {
+			bool any = false;
+			char map[3] = { queue ? 'q' : (dir == 0 ? 'e' : 'i'), f == FAM6 ? '6' : '4', 0 };
+
+			for_each_fault_target(b, st, t)
+			{
+				if ((t->family == AF_INET6) != (f == FAM6))
+					continue;
+				if (!any)
+					fl_strbuf_appendf(sb, "%s element %s " FL_NFT_TABLE " %s { ",
+							  add ? "add" : "delete", family, map);
+				else
+					fl_strbuf_append(sb, ", ");
+				nft_element(sb, t);
+				if (add)
+					fl_strbuf_appendf(sb, " : goto %s", chain);
+				any = true;
+			}
+			if (any)
+				fl_strbuf_append(sb, " }\n");
+		}
+	}
+}
+
+static void nft_fault(struct builder *b, size_t idx, bool add)
+{
+	const struct fl_step *st = &b->s->steps[idx];
+	const struct fl_plan_fault *pf = &b->p->faults[idx];
+	bool queue = pf->engine == FL_ENGINE_USERSPACE;
+	bool inet = queue || st->fault == FL_FAULT_REJECT;
+	const char *family = inet ? "inet" : "netdev";
+	struct fl_strbuf sb = { 0 };
+
+	if (add && inet && !b->st.nft_inet) {
+		nft_create_inet(b, &sb);
+		b->st.nft_inet = true;
+	}
+	if (add && !inet && !b->st.nft_netdev) {
+		nft_create_netdev(b, &sb);
+		b->st.nft_netdev = true;
+	}
+	if (add) {
+		fl_strbuf_appendf(&sb, "add chain %s " FL_NFT_TABLE " %s { comment \"%s\"; }\n", family,
+				  pf->chain, st->id);
+		if (queue)
+			fl_strbuf_appendf(&sb, "add rule %s " FL_NFT_TABLE " %s queue num %zu bypass\n",
+					  family, pf->chain, FL_NFQUEUE_BASE + idx);
+		else if (st->fault == FL_FAULT_REJECT)
+			fl_strbuf_appendf(&sb,
+					  "add rule %s " FL_NFT_TABLE " %s meta l4proto tcp reject with tcp reset\n"
+					  "add rule %s " FL_NFT_TABLE " %s reject with icmpx port-unreachable\n",
+					  family, pf->chain, family, pf->chain);
+		else if (st->fault == FL_FAULT_LOSS)
+			fl_strbuf_appendf(&sb,
+					  "add rule %s " FL_NFT_TABLE " %s numgen random mod %u < %u drop\n",
+					  family, pf->chain, FL_PPB_100, st->params.loss_ppb);
+		else
+			fl_strbuf_appendf(&sb, "add rule %s " FL_NFT_TABLE " %s drop\n", family,
+					  pf->chain);
+		nft_fault_elements(b, &sb, family, st, pf->chain, true, queue);
+	} else {
+		/* Elements first: a chain still jumped to cannot be deleted. */
+		nft_fault_elements(b, &sb, family, st, pf->chain, false, queue);
+		fl_strbuf_appendf(&sb, "delete chain %s " FL_NFT_TABLE " %s\n", family, pf->chain);
+	}
+	add_nft(b, idx, &sb);
+}
+
+/* ---- tc: u32 on clsact, mirred to our IFBs ------------------------------------- */
+
+static uint32_t u32_handle(uint32_t ht, uint32_t bucket, uint32_t node)
+{
+	return ht << 20 | bucket << 12 | node;
+}
+
+static void add_key(struct fl_obj *o, uint32_t val, uint32_t mask, int32_t off)
+{
+	if (o->n_keys < FL_U32_MAX_KEYS)
+		o->keys[o->n_keys++] = (struct fl_u32_key){ htonl(val & mask), htonl(mask), off };
+}
+
+static uint32_t prefix_mask(unsigned bits)
+{
+	return bits == 0 ? 0 : bits >= 32 ? 0xffffffffu : ~((1u << (32 - bits)) - 1);
+}
+
+/*
+ * Address, protocol and port keys for one target and port block. Offsets
+ * assume no IPv4 options and no IPv6 extension headers, as tc's own
+ * "ip dport" / "ip6 dport" matches do; such packets are not classified.
+ */
+static void target_keys(struct fl_obj *o, const struct fl_target *t, bool src, uint16_t port,
+			uint16_t port_mask)
+{
+	if (t->family == AF_INET) {
+		if (t->prefixlen)
+			add_key(o, ntohl(t->addr.v4.s_addr), prefix_mask(t->prefixlen), src ? 12 : 16);
+		if (t->proto)
+			add_key(o, (uint32_t)t->proto << 16, 0x00ff0000u, 8);
+		if (port_mask)
+			add_key(o, src ? (uint32_t)port << 16 : port,
+				src ? (uint32_t)port_mask << 16 : port_mask, 20);
+	} else {
+		for (unsigned w = 0; w < 4; w++) {
+			unsigned bits = t->prefixlen > w * 32 ? t->prefixlen - w * 32 : 0;
+			uint32_t word;
+			if (!bits)
+				break;
+			memcpy(&word, &t->addr.v6.s6_addr[w * 4], 4);
+			add_key(o, ntohl(word), prefix_mask(bits), (int32_t)((src ? 8 : 24) + w * 4));
+		}
+		if (t->proto)
+			add_key(o, (uint32_t)t->proto << 8, 0x0000ff00u, 4);
+		if (port_mask)
+			add_key(o, src ? (uint32_t)port << 16 : port,
+				src ? (uint32_t)port_mask << 16 : port_mask, 40);
+	}
+	if (o->n_keys == 0)
+		add_key(o, 0, 0, 0); /* any address: u32 needs one key; this one always matches */
+}
+
+/*
+ * A port range as aligned (port, mask) blocks, the only ranges u32 can
+ * match: 5000-5010 is 5000/13, 5008/15, 5010/16. No port: one block, mask 0.
+ */
+struct port_block {
+	uint32_t next, hi;
+	bool any, done;
+	uint16_t port, mask;
+};
+
+static void port_blocks_init(struct port_block *blk, const struct fl_target *t)
+{
+	*blk = (struct port_block){ .next = t->port_lo, .hi = t->port_hi, .any = !t->port_lo };
+}
+
+static bool port_blocks_next(struct port_block *blk)
+{
+	uint32_t size = 1;
+
+	if (blk->done)
+		return false;
+	if (blk->any) {
+		blk->port = blk->mask = 0;
+		blk->done = true;
+		return true;
+	}
+	if (blk->next > blk->hi)
+		return false;
+	while ((blk->next & (size * 2 - 1)) == 0 && blk->next + size * 2 - 1 <= blk->hi &&
+	       size < 65536)
+		size *= 2;
+	blk->port = (uint16_t)blk->next;
+	blk->mask = (uint16_t)~(size - 1);
+	blk->next += size;
+	return true;
+}
+
+static void tc_filter_common(struct fl_obj *o, int hook, int fam, uint16_t prio)
+{
+	o->ingress = hook == HOOK_INGRESS;
+	o->protocol = fam == FAM4 ? ETH_P_IP : ETH_P_IPV6;
+	o->prio = prio;
+}
+
+static struct fl_obj *pass_filter(struct builder *b, const char *dev, int hook, int fam)
+{
+	struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD, dev, SIZE_MAX);
+
+	if (o) {
+		tc_filter_common(o, hook, fam, fam == FAM4 ? FL_TC_PRIO_PASS4 : FL_TC_PRIO_PASS6);
+		o->role = FL_U32_PASS;
+	}
+	return o;
+}
+
+/* Exclusions (pass), then our two tables and the root nodes that jump into them. */
+static void tc_create_tables(struct builder *b, int hook, int fam)
+{
+	struct tc_tables *tt = &b->st.tables[hook][fam];
+	uint16_t hash_prio = fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6;
+	uint32_t ht = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, false);
+	uint32_t pfx = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, true);
+	bool src = hook == HOOK_INGRESS;
+
+	/* SSH: tcp port 22 and the session's port, as source and as destination. */
+	uint16_t ssh[5] = { 22 };
+	size_t n_ssh = 1;
+	for (size_t i = 0; i < b->opts->n_ssh_ports && n_ssh < ELEMENTSOF(ssh); i++)
+		if (b->opts->ssh_ports[i] != 22)
+			ssh[n_ssh++] = b->opts->ssh_ports[i];
+
+	for (size_t d = 0; d < b->p->n_devices; d++) {
+		const char *dev = b->p->devices[d];
+		struct fl_obj *o;
+
+		for (size_t i = 0; i < n_ssh; i++)
+			for (int as_src = 0; as_src < 2; as_src++) {
+				struct fl_target any = { .family = fam == FAM4 ? AF_INET : AF_INET6,
+							 .proto = IPPROTO_TCP };
+				o = pass_filter(b, dev, hook, fam);
+				if (!o)
+					return;
+				target_keys(o, &any, as_src, ssh[i], 0xffff);
+			}
+		for (size_t i = 0; i < b->p->n_exclude; i++) {
+			const struct fl_target *t = &b->p->exclude[i];
+			if ((t->family == AF_INET6) != (fam == FAM6))
+				continue;
+			for (int as_src = 0; as_src < 2; as_src++) {
+				struct port_block blk;
+				for (port_blocks_init(&blk, t); port_blocks_next(&blk);) {
+					o = pass_filter(b, dev, hook, fam);
+					if (!o)
+						return;
+					target_keys(o, t, as_src, blk.port, blk.mask);
+				}
+			}
+		}
+
+		const struct {
+			uint32_t table, divisor;
+		} tables[] = { { pfx, 1 }, { ht, FL_TC_DIVISOR } };
+		for (size_t i = 0; i < ELEMENTSOF(tables); i++) {
+			o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD, dev, SIZE_MAX);
+			if (!o)
+				return;
+			tc_filter_common(o, hook, fam, hash_prio);
+			o->role = FL_U32_HASHTABLE;
+			o->handle = tables[i].table << 20;
+			o->divisor = tables[i].divisor;
+		}
+		for (size_t i = 0; i < ELEMENTSOF(tables); i++) {
+			o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD, dev, SIZE_MAX);
+			if (!o)
+				return;
+			tc_filter_common(o, hook, fam, hash_prio);
+			o->role = FL_U32_HASHLINK;
+			o->link = tables[i].table << 20;
+			add_key(o, 0, 0, 0); /* every packet follows the link */
+			if (tables[i].divisor > 1)
+				o->hashkey = (struct fl_u32_key){
+					0, htonl(0xff), fam == FAM4 ? (src ? 12 : 16) : (src ? 20 : 36)
+				};
+		}
+	}
+	memset(tt, 0, sizeof(*tt));
+	tt->created = true;
+	for (size_t i = 0; i < FL_TC_DIVISOR; i++)
+		tt->next_node[i] = 1;
+	tt->next_pfx = 1;
+}
+
+/* Redirect entries for one fault on one hook: add them, or delete them by handle. */
+static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
+{
+	const struct fl_step *st = &b->s->steps[idx];
+	const struct fl_plan_fault *pf = &b->p->faults[idx];
+	bool src = hook == HOOK_INGRESS;
+
+	if (!add) {
+		/* Replay what the add made: same objects, same handles, in reverse. */
+		for (size_t k = 0; k < b->p->n_steps; k++) {
+			const struct fl_plan_step *ps = &b->p->steps[k];
+			for (size_t i = ps->n_objs; i-- > 0;) {
+				const struct fl_obj *a = &ps->objs[i];
+				struct fl_obj *o;
+				if (a->kind != FL_OBJ_FILTER || a->fault != idx || a->op != FL_OBJ_ADD ||
+				    a->role != FL_U32_REDIRECT || a->ingress != src)
+					continue;
+				struct fl_obj copy = *a;
+				o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_DEL, copy.dev, idx);
+				if (!o)
+					return;
+				*o = copy;
+				o->op = FL_OBJ_DEL;
+				o->nft = NULL;
+			}
+		}
+		return;
+	}
+
+	for (int fam = 0; fam < _FAM_MAX; fam++) {
+		bool need = false;
+		for_each_fault_target(b, st, t) need |= (t->family == AF_INET6) == (fam == FAM6);
+		if (!need)
+			continue;
+		if (!b->st.tables[hook][fam].created)
+			tc_create_tables(b, hook, fam);
+		struct tc_tables *tt = &b->st.tables[hook][fam];
+		uint32_t ht = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, false);
+		uint32_t pfx = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, true);
+
+		for_each_fault_target(b, st, t)
+		{
+			struct port_block blk;
+
+			if ((t->family == AF_INET6) != (fam == FAM6))
+				continue;
+			for (port_blocks_init(&blk, t); port_blocks_next(&blk);) {
+				/* Hosts hash on their last byte; prefixes go to the one-bucket table. */
+				uint32_t bucket = 0, node, table;
+				if (is_host(t)) {
+					bucket = t->family == AF_INET ? ntohl(t->addr.v4.s_addr) & 0xff
+								      : t->addr.v6.s6_addr[15];
+					node = tt->next_node[bucket]++;
+					table = ht;
+				} else {
+					node = tt->next_pfx++;
+					table = pfx;
+				}
+				if (node > FL_TC_MAX_NODE) {
+					fl_diag_add(b->diag, st->pos,
+						    "fault '%s' needs more than %u u32 entries in one table bucket (expected fewer targets sharing an address's last byte, or fewer prefixes)",
+						    st->id, FL_TC_MAX_NODE);
+					b->r = -EINVAL;
+					return;
+				}
+				for (size_t d = 0; d < b->p->n_devices; d++) {
+					struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD,
+								   b->p->devices[d], idx);
+					if (!o)
+						return;
+					tc_filter_common(o, hook, fam,
+							 fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
+					o->role = FL_U32_REDIRECT;
+					o->handle = u32_handle(table, bucket, node);
+					snprintf(o->redirect, sizeof(o->redirect), "%s", pf->ifb);
+					target_keys(o, t, src, blk.port, blk.mask);
+				}
+			}
+		}
+	}
+}
+
+static uint32_t netem_limit(const struct fl_step *st)
+{
+	const struct fl_fault_params *p = &st->params;
+	uint64_t bps = (p->set & FL_P_RATE) ? p->rate_bps : FL_ASSUMED_LINE_BPS;
+	/* Whatever can be in flight while held: rate x (delay + a wide jitter margin). */
+	unsigned __int128 held_ns = (unsigned __int128)p->delay_ns + 4 * (unsigned __int128)p->jitter_ns;
+	unsigned __int128 pkts = (unsigned __int128)bps * held_ns / 8 / FL_NSEC_PER_SEC / FL_MIN_WIRE_BYTES;
+
+	if (p->set & FL_P_RATE) {
+		/* A rate limit queues by design: hold a second's worth beyond the delay. */
+		pkts += bps / 8 / FL_MIN_WIRE_BYTES;
+	}
+	if (pkts < 1000)
+		pkts = 1000;
+	if (pkts > 0x7fffffff)
+		pkts = 0x7fffffff;
+	return (uint32_t)pkts;
+}
+
+static void tc_fault(struct builder *b, size_t idx, bool add)
+{
+	const struct fl_step *st = &b->s->steps[idx];
+	struct fl_plan_fault *pf = &b->p->faults[idx];
+	struct fl_obj *o;
+
+	if (add) {
+		if (!b->st.clsact) {
+			for (size_t d = 0; d < b->p->n_devices; d++) {
+				o = new_obj(b, FL_OBJ_QDISC, FL_OBJ_ADD, b->p->devices[d], SIZE_MAX);
+				if (!o)
+					return;
+				snprintf(o->qdisc, sizeof(o->qdisc), "clsact");
+			}
+			b->st.clsact = true;
+		}
+		o = new_obj(b, FL_OBJ_LINK, FL_OBJ_ADD, pf->ifb, idx);
+		if (!o)
+			return;
+		o = new_obj(b, FL_OBJ_QDISC, FL_OBJ_ADD, pf->ifb, idx);
+		if (!o)
+			return;
+		if (pf->engine == FL_ENGINE_NETEM) {
+			snprintf(o->qdisc, sizeof(o->qdisc), "netem");
+			o->netem_limit = pf->netem_limit;
+		} else {
+			uint64_t burst = st->params.rate_bps / 8 / 100; /* 10 ms worth */
+			snprintf(o->qdisc, sizeof(o->qdisc), "tbf");
+			o->tbf_burst = (uint32_t)(burst < 3028 ? 3028 : burst > (1u << 30) ? (1u << 30) : burst);
+			o->tbf_latency_ns = FL_TBF_LATENCY_NS;
+		}
+		/* Entries last: nothing is redirected before its IFB can take it. */
+		for (int h = 0; h < _HOOK_MAX; h++)
+			if (st->direction & (h == HOOK_EGRESS ? FL_DIR_EGRESS : FL_DIR_INGRESS))
+				tc_fault_entries(b, idx, h, true);
+	} else {
+		/* Entries first: a redirect to a deleted device would drop packets. */
+		for (int h = 0; h < _HOOK_MAX; h++)
+			if (st->direction & (h == HOOK_EGRESS ? FL_DIR_EGRESS : FL_DIR_INGRESS))
+				tc_fault_entries(b, idx, h, false);
+		new_obj(b, FL_OBJ_LINK, FL_OBJ_DEL, pf->ifb, idx);
+	}
+}
+
+static void apply_fault(struct builder *b, size_t idx, bool add)
+{
+	switch (b->p->faults[idx].engine) {
+	case FL_ENGINE_NETEM:
+	case FL_ENGINE_TC:
+		tc_fault(b, idx, add);
+		break;
+	case FL_ENGINE_NFTABLES:
+	case FL_ENGINE_USERSPACE:
+		nft_fault(b, idx, add);
+		break;
+	default:
+		break;
+	}
+}
+
+/* At the end: shared structures, after every fault is gone. */
+static void teardown(struct builder *b)
+{
+	for (int hook = 0; hook < _HOOK_MAX; hook++)
+		for (int fam = 0; fam < _FAM_MAX; fam++) {
+			if (!b->st.tables[hook][fam].created)
+				continue;
+			for (size_t d = 0; d < b->p->n_devices; d++) {
+				/* Deleting a priority deletes every filter in it: ours only. */
+				const uint16_t prios[] = {
+					fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6,
+					fam == FAM4 ? FL_TC_PRIO_PASS4 : FL_TC_PRIO_PASS6,
+				};
+				for (size_t i = 0; i < ELEMENTSOF(prios); i++) {
+					struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_DEL,
+								   b->p->devices[d], SIZE_MAX);
+					if (!o)
+						return;
+					tc_filter_common(o, hook, fam, prios[i]);
+					o->role = FL_U32_HASHTABLE;
+					o->handle = 0; /* the whole priority */
+				}
+			}
+			b->st.tables[hook][fam].created = false;
+		}
+	if (b->st.clsact) {
+		for (size_t d = 0; d < b->p->n_devices; d++) {
+			struct fl_obj *o = new_obj(b, FL_OBJ_QDISC, FL_OBJ_DEL, b->p->devices[d], SIZE_MAX);
+			if (!o)
+				return;
+			snprintf(o->qdisc, sizeof(o->qdisc), "clsact");
+		}
+		b->st.clsact = false;
+	}
+	if (b->st.nft_netdev || b->st.nft_inet) {
+		struct fl_strbuf sb = { 0 };
+		if (b->st.nft_netdev)
+			fl_strbuf_append(&sb, "delete table netdev " FL_NFT_TABLE "\n");
+		if (b->st.nft_inet)
+			fl_strbuf_append(&sb, "delete table inet " FL_NFT_TABLE "\n");
+		add_nft(b, SIZE_MAX, &sb);
+		b->st.nft_netdev = b->st.nft_inet = false;
+	}
+}
+
+/* ---- engines --------------------------------------------------------------------- */
+
+static unsigned engine_needs(enum fl_engine e, const struct fl_step *st)
+{
+	switch (e) {
+	case FL_ENGINE_NETEM:
+		return FL_CAP_NETEM | FL_CAP_IFB | FL_CAP_CLSACT | FL_CAP_U32 | FL_CAP_MIRRED;
+	case FL_ENGINE_TC:
+		return FL_CAP_TBF | FL_CAP_IFB | FL_CAP_CLSACT | FL_CAP_U32 | FL_CAP_MIRRED;
+	case FL_ENGINE_NFTABLES:
+		return st->fault == FL_FAULT_REJECT ? FL_CAP_NFTABLES
+						    : FL_CAP_NFTABLES | FL_CAP_NETDEV_EGRESS;
+	case FL_ENGINE_USERSPACE:
+		return FL_CAP_NFTABLES | FL_CAP_NFQUEUE;
+	default:
+		return 0;
+	}
+}
+
+/* Whether engine e can carry exactly what this step asks. */
+static bool engine_fits(enum fl_engine e, const struct fl_step *st)
+{
+	if (e == FL_ENGINE_NFTABLES && st->fault == FL_FAULT_LOSS)
+		/* numgen drops only, and cannot be seeded. */
+		return st->params.set == FL_P_LOSS && !st->has_seed;
+	if (e == FL_ENGINE_TC)
+		return st->params.set == FL_P_RATE;
+	return true;
+}
+
+static void missing_text(struct fl_strbuf *sb, unsigned missing)
+{
+	bool first = true;
+
+	for (unsigned bit = 1; bit & FL_CAP_ALL; bit <<= 1)
+		if (missing & bit) {
+			fl_strbuf_appendf(sb, "%s%s (%s)", first ? "" : ", ", fl_cap_name(bit),
+					  fl_cap_fix(bit));
+			first = false;
+		}
+}
+
+static int choose_engines(struct builder *b)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < b->s->n_steps; i++) {
+		const struct fl_step *st = &b->s->steps[i];
+		const struct fl_fault_info *fi;
+		struct fl_plan_fault *pf = &b->p->faults[i];
+		unsigned have = b->p->caps.have;
+
+		if (st->kind != FL_STEP_FAULT)
+			continue;
+		fi = fl_fault_info(st->fault);
+		if (st->engine != FL_ENGINE_AUTO) {
+			unsigned missing = engine_needs(st->engine, st) & ~have;
+			if (missing) {
+				struct fl_strbuf sb = { 0 };
+				missing_text(&sb, missing);
+				_cleanup_free_ char *m = fl_strbuf_steal(&sb);
+				fl_diag_add(b->diag, st->engine_pos,
+					    "engine %s for fault '%s' needs what this kernel lacks: %s (expected those features, or engine: auto)",
+					    fl_engine_to_string(st->engine), st->id, m ? m : "?");
+				r = -EOPNOTSUPP;
+				continue;
+			}
+			pf->engine = st->engine;
+		} else {
+			unsigned first_missing = 0;
+			for (size_t k = 0; k < ELEMENTSOF(fi->engines) && fi->engines[k]; k++) {
+				enum fl_engine e = fi->engines[k];
+				unsigned missing = engine_needs(e, st) & ~have;
+				if (!engine_fits(e, st))
+					continue;
+				if (!missing) {
+					pf->engine = e;
+					break;
+				}
+				if (!first_missing)
+					first_missing = missing;
+			}
+			if (!pf->engine) {
+				struct fl_strbuf sb = { 0 };
+				missing_text(&sb, first_missing);
+				_cleanup_free_ char *m = fl_strbuf_steal(&sb);
+				fl_diag_add(b->diag, st->kind_pos,
+					    "fault '%s' (%s) cannot run on this kernel: it lacks %s (expected those features)",
+					    st->id, fi->name, m ? m : "?");
+				r = -EOPNOTSUPP;
+				continue;
+			}
+		}
+		/* Steps are capped (FL_MAX_STEPS), so these names always fit. */
+		char name[32];
+		snprintf(name, sizeof(name), "f%zu", i + 1);
+		snprintf(pf->chain, sizeof(pf->chain), "%.15s", name);
+		snprintf(name, sizeof(name), FL_IFB_PREFIX "%zu", i + 1);
+		snprintf(pf->ifb, sizeof(pf->ifb), "%.15s", name);
+		if (pf->engine == FL_ENGINE_NETEM)
+			pf->netem_limit = netem_limit(st);
+	}
+	return r;
+}
+
+/* ---- resolution ------------------------------------------------------------------ */
+
+/* A port without a protocol means both TCP and UDP: split so maps and u32 keys stay exact. */
+static int add_targets(struct fl_target **arr, size_t *n, struct fl_target *src, size_t n_src)
+{
+	for (size_t i = 0; i < n_src; i++) {
+		int copies = src[i].port_lo && !src[i].proto ? 2 : 1;
+		for (int c = 0; c < copies; c++) {
+			struct fl_target *g = reallocarray(*arr, *n + 1, sizeof(**arr));
+			if (!g)
+				return -ENOMEM;
+			*arr = g;
+			g[*n] = src[i];
+			if (copies == 2)
+				g[*n].proto = c == 0 ? IPPROTO_TCP : IPPROTO_UDP;
+			(*n)++;
+		}
+	}
+	return 0;
+}
+
+static int resolve_all(struct builder *b)
+{
+	const struct fl_scenario *s = b->s;
+	int r = 0;
+
+	for (size_t i = 0; i < s->n_services; i++) {
+		const struct fl_service *sv = &s->services[i];
+		struct fl_plan_service *ps = &b->p->services[i];
+
+		for (size_t j = 0; j < sv->n_endpoints; j++) {
+			struct fl_target *raw = NULL;
+			size_t n_raw = 0;
+			char *note = NULL;
+			int k = fl_resolve_endpoint(&sv->endpoints[j], b->opts, &raw, &n_raw, &note);
+
+			if (k == -ENOMEM)
+				return k;
+			if (k < 0) {
+				fl_diag_add(b->diag, sv->endpoints[j].pos,
+					    "hostname '%s' of service '%s' does not resolve (expected a name with A or AAAA records, or an address)",
+					    sv->endpoints[j].hostname, sv->name);
+				r = -EINVAL;
+				continue;
+			}
+			k = add_targets(&ps->targets, &ps->n_targets, raw, n_raw);
+			free(raw);
+			if (k == 0 && note) {
+				char **g = reallocarray(ps->notes, ps->n_notes + 1, sizeof(char *));
+				if (!g)
+					k = -ENOMEM;
+				else {
+					ps->notes = g;
+					g[ps->n_notes++] = TAKE_PTR(note);
+				}
+			}
+			free(note);
+			if (k < 0)
+				return k;
+		}
+	}
+
+	for (size_t i = 0; i < s->n_exclude; i++) {
+		struct fl_target *raw = NULL;
+		size_t n_raw = 0;
+		char *note = NULL;
+		int k = fl_resolve_endpoint(&s->exclude[i], b->opts, &raw, &n_raw, &note);
+		free(note);
+		if (k < 0)
+			return k == -ENOMEM ? k : -EINVAL;
+		/* SSH on tcp port 22 is excluded always; do not list it twice. */
+		size_t n_kept = 0;
+		for (size_t j = 0; j < n_raw; j++)
+			if (!(raw[j].prefixlen == 0 && raw[j].proto == IPPROTO_TCP &&
+			      raw[j].port_lo == 22 && raw[j].port_hi == 22))
+				raw[n_kept++] = raw[j];
+		k = add_targets(&b->p->exclude, &b->p->n_exclude, raw, n_kept);
+		free(raw);
+		if (k < 0)
+			return k;
+	}
+	return r;
+}
+
+static bool targets_overlap(const struct fl_target *a, const struct fl_target *b)
+{
+	struct fl_endpoint ea = { .family = a->family, .prefixlen = a->prefixlen, .proto = a->proto,
+				  .port_lo = a->port_lo, .port_hi = a->port_hi };
+	struct fl_endpoint eb = { .family = b->family, .prefixlen = b->prefixlen, .proto = b->proto,
+				  .port_lo = b->port_lo, .port_hi = b->port_hi };
+
+	memcpy(&ea.addr, &a->addr, sizeof(ea.addr));
+	memcpy(&eb.addr, &b->addr, sizeof(eb.addr));
+	return fl_endpoint_overlaps(&ea, &eb);
+}
+
+/*
+ * The validator compared endpoints as written; after resolution a hostname
+ * may land on another fault's address. Same rule, on resolved targets.
+ */
+static int check_resolved_overlaps(struct builder *b)
+{
+	const struct fl_scenario *s = b->s;
+	int r = 0;
+
+	for (size_t i = 0; i < s->n_steps; i++) {
+		const struct fl_step *a = &s->steps[i];
+		if (a->kind != FL_STEP_FAULT)
+			continue;
+		for (size_t j = i + 1; j < s->n_steps; j++) {
+			const struct fl_step *c = &s->steps[j];
+			bool hit = false;
+			if (c->kind != FL_STEP_FAULT || c->at_ns >= a->healed_at_ns ||
+			    !(a->direction & c->direction))
+				continue;
+			for (size_t x = 0; x < a->n_services && !hit; x++)
+				for (size_t y = 0; y < c->n_services && !hit; y++) {
+					const struct fl_plan_service *pa = &b->p->services[a->services[x].index];
+					const struct fl_plan_service *pc = &b->p->services[c->services[y].index];
+					for (size_t u = 0; u < pa->n_targets && !hit; u++)
+						for (size_t v = 0; v < pc->n_targets && !hit; v++)
+							hit = targets_overlap(&pa->targets[u], &pc->targets[v]);
+				}
+			if (hit) {
+				fl_diag_add(b->diag, c->kind_pos,
+					    "fault '%s' overlaps fault '%s' once hostnames are resolved (expected one fault per address and direction at a time)",
+					    c->id, a->id);
+				r = -EINVAL;
+			}
+		}
+	}
+	return r;
+}
+
+static int resolve_devices(struct builder *b)
+{
+	const struct fl_scope *sc = &b->s->scope;
+	char **names = sc->interfaces;
+	size_t n = sc->n_interfaces;
+	bool resolved = true;
+
+	for (size_t i = 0; i < b->s->n_steps; i++) {
+		const struct fl_scope *ss = b->s->steps[i].scope;
+		if (ss && (ss->netns || ss->n_interfaces)) {
+			fl_diag_add(b->diag, ss->pos,
+				    "a step's own scope is not supported by this version yet (expected the scenario's scope)");
+			return -EOPNOTSUPP;
+		}
+	}
+	if (n == 0 && b->opts->n_devices) {
+		names = b->opts->devices;
+		n = b->opts->n_devices;
+	}
+	if (n == 0 && sc->netns_kind == FL_NETNS_SELF) {
+		struct if_nameindex *ifs = if_nameindex();
+		if (ifs) {
+			for (struct if_nameindex *i = ifs; i->if_index; i++) {
+				if (strcmp(i->if_name, "lo") == 0 ||
+				    strncmp(i->if_name, FL_IFB_PREFIX, strlen(FL_IFB_PREFIX)) == 0)
+					continue;
+				char **g = reallocarray(b->p->devices, b->p->n_devices + 1, sizeof(char *));
+				if (!g || !(g[b->p->n_devices] = strdup(i->if_name))) {
+					if (g)
+						b->p->devices = g;
+					if_freenameindex(ifs);
+					return -ENOMEM;
+				}
+				b->p->devices = g;
+				b->p->n_devices++;
+			}
+			if_freenameindex(ifs);
+		}
+		if (b->p->n_devices) {
+			b->p->devices_resolved = true;
+			return 0;
+		}
+	}
+	if (n == 0) {
+		static char *placeholder[] = { "$DEV" };
+		names = placeholder;
+		n = 1;
+		resolved = false;
+	}
+	b->p->devices = calloc(n, sizeof(char *));
+	if (!b->p->devices)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		b->p->devices[i] = strdup(names[i]);
+		if (!b->p->devices[i])
+			return -ENOMEM;
+		b->p->n_devices++;
+	}
+	b->p->devices_resolved = resolved;
+	return 0;
+}
+
+/* ---- the walk --------------------------------------------------------------------- */
+
+static int walk_timeline(struct builder *b)
+{
+	const struct fl_scenario *s = b->s;
+	bool *active = calloc(s->n_steps ? s->n_steps : 1, sizeof(bool));
+
+	if (!active)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_steps && b->r == 0; i++) {
+		const struct fl_step *st = &s->steps[i];
+		struct fl_plan_step *ps = &b->p->steps[i];
+
+		ps->step = i;
+		ps->real_ns = fl_scenario_real_ns(s, st->at_ns);
+		b->cur = ps;
+		b->p->n_steps = i + 1;
+		switch (st->kind) {
+		case FL_STEP_FAULT:
+			apply_fault(b, i, true);
+			active[i] = true;
+			break;
+		case FL_STEP_HEAL:
+			for (size_t j = 0; j < i; j++) {
+				bool heal = false;
+				if (!active[j])
+					continue;
+				if (st->heal_all)
+					heal = true;
+				for (size_t h = 0; h < st->n_heals; h++)
+					heal |= st->heals[h].index == j;
+				if (heal) {
+					apply_fault(b, j, false);
+					active[j] = false;
+				}
+			}
+			break;
+		case FL_STEP_END:
+			break;
+		}
+		if (i == s->n_steps - 1) {
+			/* The end heals whatever is left, then removes what faults shared. */
+			for (size_t j = 0; j < s->n_steps; j++)
+				if (active[j]) {
+					apply_fault(b, j, false);
+					active[j] = false;
+				}
+			teardown(b);
+		}
+	}
+	free(active);
+	return b->r;
+}
+
+int fl_plan_build(const struct fl_scenario *s, const struct fl_plan_options *opts,
+		  struct fl_diag *diag, struct fl_plan **ret_plan)
+{
+	_cleanup_(fl_plan_freep) struct fl_plan *p = NULL;
+	struct fl_plan_options none = { 0 };
+	struct builder b = { .s = s, .opts = opts ? opts : &none, .diag = diag };
+	int r;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->scenario = s;
+	p->caps = b.opts->caps;
+	p->services = calloc(s->n_services ? s->n_services : 1, sizeof(*p->services));
+	p->faults = calloc(s->n_steps ? s->n_steps : 1, sizeof(*p->faults));
+	p->steps = calloc(s->n_steps ? s->n_steps : 1, sizeof(*p->steps));
+	if (!p->services || !p->faults || !p->steps)
+		return -ENOMEM;
+	b.p = p;
+
+	r = resolve_all(&b);
+	if (r < 0)
+		return r;
+	r = check_resolved_overlaps(&b);
+	if (r < 0)
+		return r;
+	r = resolve_devices(&b);
+	if (r < 0)
+		return r;
+	r = choose_engines(&b);
+	if (r < 0)
+		return r;
+	r = walk_timeline(&b);
+	if (r < 0)
+		return r;
+	*ret_plan = TAKE_PTR(p);
+	return 0;
+}
+
+void fl_plan_free(struct fl_plan *p)
+{
+	if (!p)
+		return;
+	if (p->services)
+		for (size_t i = 0; i < p->scenario->n_services; i++) {
+			free(p->services[i].targets);
+			for (size_t j = 0; j < p->services[i].n_notes; j++)
+				free(p->services[i].notes[j]);
+			free(p->services[i].notes);
+		}
+	free(p->services);
+	free(p->faults);
+	free(p->exclude);
+	for (size_t i = 0; i < p->n_devices; i++)
+		free(p->devices[i]);
+	free(p->devices);
+	if (p->steps)
+		for (size_t i = 0; i < p->n_steps; i++) {
+			for (size_t j = 0; j < p->steps[i].n_objs; j++)
+				free(p->steps[i].objs[j].nft);
+			free(p->steps[i].objs);
+		}
+	free(p->steps);
+	free(p);
+}

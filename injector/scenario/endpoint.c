@@ -29,9 +29,12 @@ static int parse_ports(const char *s, uint16_t *ret_lo, uint16_t *ret_hi, const 
 	const char *dash = strchr(s, '-');
 	uint16_t lo, hi;
 
-	if (parse_port(s, dash ? (size_t)(dash - s) : strlen(s), &lo) < 0 ||
-	    (dash && parse_port(dash + 1, strlen(dash + 1), &hi) < 0)) {
-		*why = "bad port";
+	int r = parse_port(s, dash ? (size_t)(dash - s) : strlen(s), &lo);
+
+	if (r == 0 && dash)
+		r = parse_port(dash + 1, strlen(dash + 1), &hi);
+	if (r < 0) {
+		*why = r == -ERANGE ? "port outside 1 to 65535" : "bad port";
 		return -EINVAL;
 	}
 	if (!dash)

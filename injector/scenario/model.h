@@ -287,6 +287,9 @@ struct fl_expect {
 	struct fl_pos window_pos;
 };
 
+/* A timeline longer than this is a data set, not a scenario (and names like flifb<N> must fit). */
+#define FL_MAX_STEPS 10000
+
 /* ---- the scenario --------------------------------------------------------- */
 
 struct fl_scenario {

@@ -28,6 +28,7 @@ struct ctx {
 	struct fl_diag *diag;
 	struct fl_scenario *s;
 	bool oom;
+	bool *subst_failed; /* per node: ${VAR} substitution failed, already reported */
 };
 
 struct key {
@@ -47,7 +48,17 @@ static yaml_node_t *get(struct ctx *c, yaml_node_item_t id)
 	return yaml_document_get_node(c->doc, id);
 }
 
-#define err(c, n, ...) fl_diag_add((c)->diag, pos_of(n), __VA_ARGS__)
+/* A node whose substitution failed holds "${...}" text: judging it again would only mislead. */
+static bool subst_failed(const struct ctx *c, const yaml_node_t *n)
+{
+	return c->subst_failed && c->subst_failed[n - c->doc->nodes.start];
+}
+
+#define err(c, n, ...)                                                                             \
+	do {                                                                                       \
+		if (!subst_failed((c), (n)))                                                       \
+			fl_diag_add((c)->diag, pos_of(n), __VA_ARGS__);                            \
+	} while (0)
 
 static const char *scalar(const yaml_node_t *n)
 {
@@ -152,12 +163,24 @@ static bool get_percent(struct ctx *c, yaml_node_t *n, const char *key, uint32_t
 static bool get_u64(struct ctx *c, yaml_node_t *n, const char *key, uint64_t max, uint64_t *dst)
 {
 	uint64_t v;
+	int r = n->type == YAML_SCALAR_NODE ? fl_parse_u64(scalar(n), &v) : -EINVAL;
 
-	if (!is_plain(n) || fl_parse_u64(scalar(n), &v) < 0) {
-		err(c, n, "'%s' is %s%s%s (expected a whole number)", key,
-		    n->type == YAML_SCALAR_NODE ? "'" : type_name(n),
-		    n->type == YAML_SCALAR_NODE ? scalar(n) : "",
-		    n->type == YAML_SCALAR_NODE ? "'" : "");
+	if (n->type != YAML_SCALAR_NODE || strcmp(type_name(n), "nothing") == 0) {
+		err(c, n, "'%s' is %s (expected a whole number)", key, type_name(n));
+		return false;
+	}
+	if (!is_plain(n) && r != -EINVAL) {
+		err(c, n, "'%s' is a quoted string '%s' (expected a whole number without quotes)", key,
+		    scalar(n));
+		return false;
+	}
+	if (r == -ERANGE) {
+		err(c, n, "'%s' is %s, too large (expected at most %llu)", key, scalar(n),
+		    (unsigned long long)max);
+		return false;
+	}
+	if (r < 0) {
+		err(c, n, "'%s' is '%s' (expected a whole number)", key, scalar(n));
 		return false;
 	}
 	if (v > max) {
@@ -178,6 +201,12 @@ static bool get_bool(struct ctx *c, yaml_node_t *n, const char *key, bool *dst)
 	if (is_plain(n) && strcmp(scalar(n), "false") == 0) {
 		*dst = false;
 		return true;
+	}
+	if (n->type == YAML_SCALAR_NODE && !is_plain(n) &&
+	    (strcmp(scalar(n), "true") == 0 || strcmp(scalar(n), "false") == 0)) {
+		err(c, n, "'%s' is a quoted string '%s' (expected a boolean: true or false without quotes)",
+		    key, scalar(n));
+		return false;
 	}
 	err(c, n, "'%s' must be true or false (expected a boolean)", key);
 	return false;
@@ -568,6 +597,8 @@ static void step_fault(struct ctx *c, yaml_node_t *v, void *obj)
 	struct fl_step *st = obj;
 	int k;
 
+	if (!set_kind(c, v, st, FL_STEP_FAULT))
+		return;
 	if (!want_scalar(c, v, "fault",
 			 "partition, blackhole, reject, delay, loss, duplicate, corrupt, reorder or rate"))
 		return;
@@ -577,8 +608,7 @@ static void step_fault(struct ctx *c, yaml_node_t *v, void *obj)
 		    scalar(v));
 		return;
 	}
-	if (set_kind(c, v, st, FL_STEP_FAULT))
-		st->fault = (enum fl_fault_kind)k;
+	st->fault = (enum fl_fault_kind)k;
 }
 
 static void step_heal(struct ctx *c, yaml_node_t *v, void *obj)
@@ -589,6 +619,10 @@ static void step_heal(struct ctx *c, yaml_node_t *v, void *obj)
 		return;
 	if (v->type == YAML_SCALAR_NODE && strcmp(scalar(v), "all") == 0) {
 		st->heal_all = true;
+		return;
+	}
+	if (v->type == YAML_SCALAR_NODE && strcmp(type_name(v), "nothing") == 0) {
+		err(c, v, "'heal' is nothing (expected all, or a list of fault step ids)");
 		return;
 	}
 	if (v->type == YAML_SCALAR_NODE) {
@@ -1057,20 +1091,30 @@ static void flow_exec(struct ctx *c, yaml_node_t *v, void *obj)
 
 static void flow_every(struct ctx *c, yaml_node_t *v, void *obj)
 {
-	get_duration(c, v, "every", &((struct fl_flow *)obj)->every_ns);
+	struct fl_flow *f = obj;
+
+	if (get_duration(c, v, "every", &f->every_ns) && f->every_ns == 0)
+		err(c, v, "flow '%s' has every: 0 (expected a period above zero)", f->name);
 }
 
 static void flow_timeout(struct ctx *c, yaml_node_t *v, void *obj)
 {
-	get_duration(c, v, "timeout", &((struct fl_flow *)obj)->timeout_ns);
+	struct fl_flow *f = obj;
+
+	if (get_duration(c, v, "timeout", &f->timeout_ns) && f->timeout_ns == 0)
+		err(c, v, "flow '%s' has timeout: 0 (expected a timeout above zero)", f->name);
 }
 
 static void flow_concurrency(struct ctx *c, yaml_node_t *v, void *obj)
 {
 	uint64_t n;
 
-	if (get_u64(c, v, "concurrency", 10000, &n))
-		((struct fl_flow *)obj)->concurrency = (uint32_t)n;
+	if (!get_u64(c, v, "concurrency", 10000, &n))
+		return;
+	((struct fl_flow *)obj)->concurrency = (uint32_t)n;
+	if (n == 0)
+		err(c, v, "flow '%s' has concurrency: 0 (expected at least 1)",
+		    ((struct fl_flow *)obj)->name);
 }
 
 static void flow_netns(struct ctx *c, yaml_node_t *v, void *obj)
@@ -1347,11 +1391,11 @@ static void storm_ratio(struct ctx *c, yaml_node_t *v, void *obj)
 	struct fl_expect *e = obj;
 	uint64_t m;
 
-	if (!want_scalar(c, v, "max_ratio", "a number such as 3") ||
-	    fl_parse_micros(scalar(v), &m) < 0 || m < 1000) {
-		if (v->type == YAML_SCALAR_NODE)
-			err(c, v, "bad max_ratio '%s' (expected a number of at least 0.001, such as 3)",
-			    scalar(v));
+	if (!want_scalar(c, v, "max_ratio", "a number such as 3"))
+		return;
+	if (fl_parse_micros(scalar(v), &m) < 0 || m < 1000) {
+		err(c, v, "bad max_ratio '%s' (expected a number of at least 0.001, such as 3)",
+		    scalar(v));
 		return;
 	}
 	e->retry_storm_max_ratio_milli = m / 1000;
@@ -1494,7 +1538,56 @@ static void substitute(struct ctx *c, const struct fl_parse_options *opts)
 			n->data.scalar.value = (yaml_char_t *)out;
 			n->data.scalar.length = strlen(out);
 		}
+		if (r == -ENOENT || r == -EINVAL) {
+			if (!c->subst_failed)
+				c->subst_failed = calloc((size_t)(c->doc->nodes.top - c->doc->nodes.start),
+							 sizeof(bool));
+			if (c->subst_failed)
+				c->subst_failed[n - c->doc->nodes.start] = true;
+			else
+				c->oom = true;
+		}
 	}
+}
+
+/* Whether the character at a libyaml mark (0-based line, column in characters) is a tab. */
+static bool tab_at(const char *buf, size_t len, const yaml_mark_t *m)
+{
+	size_t i = 0, line = 0, col = 0;
+
+	while (i < len && line < m->line)
+		if (buf[i++] == '\n')
+			line++;
+	for (; i < len && buf[i] != '\n'; i++) {
+		if (((unsigned char)buf[i] & 0xc0) == 0x80)
+			continue; /* a UTF-8 continuation byte */
+		if (col++ == m->column)
+			return buf[i] == '\t';
+	}
+	return false;
+}
+
+/*
+ * libyaml reports where it noticed the problem; for an unclosed quote or
+ * bracket that is the end of the file, so say where the construct started.
+ */
+static void yaml_syntax_error(struct ctx *c, const yaml_parser_t *parser, const char *buf,
+			      size_t len)
+{
+	struct fl_pos p = { (unsigned)parser->problem_mark.line + 1,
+			    (unsigned)parser->problem_mark.column + 1 };
+	char start[64] = "";
+
+	if (parser->context && parser->context_mark.line != parser->problem_mark.line)
+		snprintf(start, sizeof(start), " that starts at line %u, column %u",
+			 (unsigned)parser->context_mark.line + 1,
+			 (unsigned)parser->context_mark.column + 1);
+	fl_diag_add(c->diag, p, "YAML syntax: %s%s%s%s (expected %s)",
+		    parser->problem ? parser->problem : "malformed input",
+		    parser->context ? " " : "", parser->context ? parser->context : "", start,
+		    tab_at(buf, len, &parser->problem_mark)
+			    ? "spaces: YAML does not allow a tab here"
+			    : "well-formed YAML");
 }
 
 static int load_document(struct ctx *c, const char *buf, size_t len)
@@ -1507,14 +1600,10 @@ static int load_document(struct ctx *c, const char *buf, size_t len)
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, c->doc)) {
-		struct fl_pos p = { (unsigned)parser.problem_mark.line + 1,
-				    (unsigned)parser.problem_mark.column + 1 };
 		if (parser.error == YAML_MEMORY_ERROR)
 			r = -ENOMEM;
 		else {
-			fl_diag_add(c->diag, p, "YAML syntax: %s%s%s (expected well-formed YAML)",
-				    parser.problem ? parser.problem : "malformed input",
-				    parser.context ? " " : "", parser.context ? parser.context : "");
+			yaml_syntax_error(c, &parser, buf, len);
 			r = -EINVAL;
 		}
 		yaml_parser_delete(&parser);
@@ -1532,11 +1621,10 @@ static int load_document(struct ctx *c, const char *buf, size_t len)
 			r = -EINVAL;
 		}
 		yaml_document_delete(&extra);
+	} else if (parser.error == YAML_MEMORY_ERROR) {
+		r = -ENOMEM;
 	} else {
-		struct fl_pos p = { (unsigned)parser.problem_mark.line + 1,
-				    (unsigned)parser.problem_mark.column + 1 };
-		fl_diag_add(c->diag, p, "YAML syntax: %s (expected well-formed YAML)",
-			    parser.problem ? parser.problem : "malformed input");
+		yaml_syntax_error(c, &parser, buf, len);
 		r = -EINVAL;
 	}
 	if (r < 0)
@@ -1594,6 +1682,7 @@ int fl_scenario_parse(const char *file, const char *buf, size_t len,
 				required[i].key, required[i].expected);
 	}
 	yaml_document_delete(&doc);
+	free(c.subst_failed);
 
 	if (c.oom)
 		return -ENOMEM;

@@ -70,10 +70,13 @@ static void check_params(struct fl_step *st, struct fl_diag *d)
 		if ((p->set & deps[i].bit) && !(p->set & deps[i].needs)) {
 			const struct fl_param_info *pi = fl_param_by_bit(deps[i].bit);
 			const struct fl_param_info *ni = fl_param_by_bit(deps[i].needs);
-			err(d, st->param_pos[fl_param_index(deps[i].bit)],
-			    "'%s' without '%s': %s (expected '%s' too)", pi->key,
-			    ni ? ni->key : "jitter, loss, duplicate, corrupt or reorder", deps[i].why,
-			    ni ? ni->key : "one of them");
+			if (ni)
+				err(d, st->param_pos[fl_param_index(deps[i].bit)],
+				    "'%s' without '%s': %s (expected '%s' too)", pi->key, ni->key,
+				    deps[i].why, ni->key);
+			else
+				err(d, st->param_pos[fl_param_index(deps[i].bit)],
+				    "'%s' alone: %s (expected one of them too)", pi->key, deps[i].why);
 		}
 
 	struct {
@@ -90,7 +93,8 @@ static void check_params(struct fl_step *st, struct fl_diag *d)
 			    "'%s' is zero: the fault would do nothing (expected a value above zero)",
 			    fl_param_by_bit(zeros[i].bit)->key);
 	/* Past an hour no client waits: that is a blackhole, and should say so. */
-	if ((p->set & FL_P_DELAY) && p->delay_ns + p->jitter_ns > 3600 * FL_NSEC_PER_SEC)
+	if ((p->set & FL_P_DELAY) && (p->delay_ns > 3600 * FL_NSEC_PER_SEC ||
+				      p->jitter_ns > 3600 * FL_NSEC_PER_SEC - p->delay_ns))
 		err(d, st->param_pos[fl_param_index(FL_P_DELAY)],
 		    "delay plus jitter exceeds 1h (expected at most 1h: a longer delay is a blackhole)");
 }
@@ -121,9 +125,39 @@ static void check_fault(struct fl_scenario *s, struct fl_step *st, struct fl_dia
 	    (st->params.set & ~FL_P_LOSS))
 		err(d, st->engine_pos,
 		    "engine nftables drops packets only: it cannot also delay, correlate or shape (expected engine: netem, userspace or auto)");
-	if (st->engine == FL_ENGINE_TC && (st->params.set & ~FL_P_RATE))
+	if (st->engine == FL_ENGINE_TC && st->fault == FL_FAULT_RATE &&
+	    (st->params.set & ~FL_P_RATE))
 		err(d, st->engine_pos,
 		    "engine tc only limits the rate (expected engine: netem, userspace or auto)");
+}
+
+/* Keys that only a fault step takes, on a heal or end step. */
+static void check_not_fault(const struct fl_step *st, struct fl_diag *d)
+{
+	const char *kind = st->kind == FL_STEP_HEAL ? "heal" : "end";
+	const char *a = st->kind == FL_STEP_HEAL ? "a" : "an";
+	const struct {
+		bool set;
+		const char *key;
+		struct fl_pos pos;
+	} keys[] = {
+		{ st->n_services > 0, "services", st->n_services ? st->services[0].pos : st->pos },
+		{ st->direction_pos.line > 0, "direction", st->direction_pos },
+		{ st->engine_pos.line > 0, "engine", st->engine_pos },
+		{ st->has_seed, "seed", st->pos },
+		{ st->scope != NULL, "scope", st->scope ? st->scope->pos : st->pos },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+		if (keys[i].set)
+			err(d, keys[i].pos,
+			    "'%s' does not apply to %s %s step (expected only: at, id, description, %s)",
+			    keys[i].key, a, kind, kind);
+	for (size_t i = 0; i < fl_n_params; i++)
+		if (st->params.set & fl_params[i].bit)
+			err(d, st->param_pos[fl_param_index(fl_params[i].bit)],
+			    "'%s' does not apply to %s %s step (expected only: at, id, description, %s)",
+			    fl_params[i].key, a, kind, kind);
 }
 
 static bool same_scope(const struct fl_scenario *s, const struct fl_step *a,
@@ -155,7 +189,7 @@ static const struct fl_endpoint *conflict(const struct fl_scenario *s, const str
 				for (size_t y = 0; y < sb->n_endpoints; y++)
 					if (fl_endpoint_overlaps(&sa->endpoints[x],
 								 &sb->endpoints[y])) {
-						*ret_service = sb->name;
+						*ret_service = sa->name;
 						return &sa->endpoints[x];
 					}
 		}
@@ -172,6 +206,9 @@ static void check_timeline(struct fl_scenario *s, struct fl_diag *d)
 		d->oom = 1;
 		return;
 	}
+	if (s->n_steps > FL_MAX_STEPS)
+		err(d, s->steps[FL_MAX_STEPS].pos,
+		    "the timeline has %zu steps (expected at most %u)", s->n_steps, FL_MAX_STEPS);
 	for (size_t i = 0; i < s->n_steps; i++) {
 		struct fl_step *st = &s->steps[i];
 
@@ -215,6 +252,7 @@ static void check_timeline(struct fl_scenario *s, struct fl_diag *d)
 			break;
 		case FL_STEP_HEAL: {
 			bool any = false;
+			check_not_fault(st, d);
 			if (st->heal_all) {
 				for (size_t j = 0; j < i; j++)
 					if (active[j]) {
@@ -251,6 +289,7 @@ static void check_timeline(struct fl_scenario *s, struct fl_diag *d)
 			break;
 		}
 		case FL_STEP_END:
+			check_not_fault(st, d);
 			end_index = i;
 			break;
 		}
@@ -297,8 +336,8 @@ static void check_expects(struct fl_scenario *s, struct fl_diag *d)
 			err(d, e->flow.pos, "unknown flow '%s' (expected one of the names under flows:)",
 			    e->flow.name);
 		if (!e->window_pos.line) {
-			err(d, e->pos, "expectation %zu has no window (expected one of during, after, before or at)",
-			    i + 1);
+			err(d, e->pos, "expectation %zu has no window (expected %s)", i + 1,
+			    invariant ? "at: end or at: STEP" : "one of during, after, before or at");
 			continue;
 		}
 		if (invariant != (e->window.kind == FL_WIN_AT))

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Model -> plan: the resolved timeline (real times after the timescale) and,
+ * per step, the exact kernel objects to create or delete, in order. The
+ * engine applies these objects and the journal records them; `faultline
+ * plan` renders them as tc(8)/nft(8) commands. One list serves all three, so
+ * what the plan shows is what runs.
+ *
+ * Kernel layout (docs/ARCHITECTURE.md has the why):
+ *   drops (partition, blackhole, loss without netem)
+ *       nftables table "netdev faultline": ingress/egress chains on the scope's
+ *       devices, verdict maps keyed by address . protocol . port (hashed,
+ *       intervals), one chain per fault (f<N>) holding its verdict.
+ *   reject
+ *       nftables table "inet faultline": output/input/forward chains, the same
+ *       maps, a chain per fault with "reject with tcp reset" / icmpx.
+ *   netem kinds, and rate without netem
+ *       an IFB of ours per fault (flifb<N>) whose root qdisc is netem (or tbf);
+ *       on each scope device, clsact + u32 at reserved priorities: exclusions
+ *       first (pass), then a hash table keyed on the address's last byte whose
+ *       entries redirect (mirred) to the fault's IFB.
+ *   userspace engine
+ *       an NFQUEUE rule in table "inet faultline" feeding our engine.
+ *
+ * Lifetime: a plan borrows its scenario (which must outlive it) and owns
+ * everything else; fl_plan_free() accepts NULL.
+ */
+#ifndef FL_PLAN_PLAN_H
+#define FL_PLAN_PLAN_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "engine/probe.h"
+#include "scenario/model.h"
+#include "util/diag.h"
+
+/* Reserved names and numbers: everything with these is ours (recover relies on it). */
+#define FL_NFT_TABLE "faultline"
+#define FL_IFB_PREFIX "flifb"
+#define FL_TC_PRIO_PASS4 0xc000 /* exclusions, IPv4: matched first, pass untouched */
+#define FL_TC_PRIO_PASS6 0xc001
+#define FL_TC_PRIO_HASH4 0xc002 /* targets, IPv4 */
+#define FL_TC_PRIO_HASH6 0xc003
+/*
+ * u32 table ids (12 bits). The kernel keeps them per qdisc, and clsact's
+ * egress and ingress hooks share one, so each (hook, family) has its own
+ * pair: hosts hash on their address's last byte into the hash table;
+ * prefixes sit in a one-bucket table. Root nodes (kernel-chosen handles)
+ * only jump into these; every per-fault entry has an explicit handle in one
+ * of our tables, so it can be deleted alone.
+ *   egress: f04 (v4 hosts) f05 (v4 prefixes) f06 (v6 hosts) f07 (v6 prefixes)
+ *   ingress: f14 f15 f16 f17
+ */
+#define FL_TC_HTID(ingress, v6, prefixes) (0xf04u + ((ingress) ? 0x10u : 0) + ((v6) ? 2u : 0) + ((prefixes) ? 1u : 0))
+#define FL_TC_MAX_NODE 0xfff /* node ids are 12 bits */
+#define FL_TC_DIVISOR 256
+#define FL_IFB_HANDLE 0xfa000000u /* root qdisc handle on our IFBs: fa00: */
+#define FL_NFT_PRIO (-500)      /* our base chains run before most others */
+
+/* Line rate assumed when sizing netem's queue for a fault without `rate`. */
+#define FL_ASSUMED_LINE_BPS 10000000000ULL
+#define FL_MIN_WIRE_BYTES 84 /* smallest Ethernet frame plus preamble and gap */
+
+/* One resolved match: an address block, protocol and port range. */
+struct fl_target {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t prefixlen;
+	uint8_t proto;   /* 0 = any */
+	uint16_t port_lo; /* 0 = any */
+	uint16_t port_hi;
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} addr;
+};
+
+struct fl_plan_service {
+	struct fl_target *targets;
+	size_t n_targets;
+	char **notes; /* "db.example -> 10.0.0.5, fd00::5" for resolved hostnames */
+	size_t n_notes;
+};
+
+enum fl_obj_kind {
+	FL_OBJ_NFT,    /* an nftables batch (nft -f text), applied atomically */
+	FL_OBJ_LINK,   /* an IFB link of ours, brought up */
+	FL_OBJ_QDISC,  /* clsact on a scope device, or the root qdisc of our IFB */
+	FL_OBJ_FILTER, /* a u32 filter on a clsact hook */
+};
+
+enum fl_obj_op {
+	FL_OBJ_ADD,
+	FL_OBJ_DEL,
+};
+
+enum fl_u32_role {
+	FL_U32_HASHTABLE, /* an empty table of ours (handle htid:, divisor); DEL with handle 0: the whole prio */
+	FL_U32_HASHLINK,  /* root node: jump into one of our tables, hashing hashkey if its mask is set */
+	FL_U32_PASS,      /* an exclusion: match, no action, so the packet passes */
+	FL_U32_REDIRECT,  /* a target: match, mirred redirect to the fault's IFB */
+};
+
+/* A 32-bit match at a byte offset from the network header, as u32 keys are. */
+struct fl_u32_key {
+	uint32_t val; /* network byte order, as the kernel compares */
+	uint32_t mask;
+	int32_t off;
+};
+
+#define FL_U32_MAX_KEYS 8
+
+struct fl_obj {
+	enum fl_obj_kind kind;
+	enum fl_obj_op op;
+	char dev[IFNAMSIZ + 2]; /* a scope device, "$DEV" (resolved at apply), or our IFB */
+	size_t fault;           /* index of the fault step it serves; SIZE_MAX: shared */
+
+	/* FL_OBJ_QDISC */
+	char qdisc[12]; /* "clsact", "netem", "tbf" */
+	uint32_t netem_limit;  /* packets */
+	uint32_t tbf_burst;    /* bytes */
+	uint64_t tbf_latency_ns;
+
+	/* FL_OBJ_FILTER */
+	bool ingress;       /* clsact hook */
+	uint16_t protocol;  /* ETH_P_IP or ETH_P_IPV6 (host order) */
+	uint16_t prio;
+	uint32_t handle;    /* u32 handle htid:bucket:node, a table's htid<<20, or 0: the kernel picks */
+	uint32_t divisor;   /* HASHTABLE */
+	enum fl_u32_role role;
+	struct fl_u32_key keys[FL_U32_MAX_KEYS];
+	size_t n_keys;
+	struct fl_u32_key hashkey; /* HASHLINK: the word hashed */
+	uint32_t link;             /* HASHLINK: table jumped to (htid<<20) */
+	char redirect[IFNAMSIZ];   /* REDIRECT: our IFB */
+
+	/* FL_OBJ_NFT */
+	char *nft; /* owned */
+};
+
+struct fl_plan_step {
+	size_t step; /* index into scenario->steps */
+	uint64_t real_ns;
+	struct fl_obj *objs;
+	size_t n_objs;
+};
+
+/* Per scenario step; meaningful for fault steps only. */
+struct fl_plan_fault {
+	enum fl_engine engine; /* chosen: never AUTO */
+	char ifb[IFNAMSIZ];    /* tc engines */
+	char chain[16];        /* nftables: f<N> */
+	uint32_t netem_limit;
+};
+
+struct fl_plan_options {
+	struct fl_caps caps;
+	/* Extra TCP ports to exclude: the current SSH session's (from SSH_CONNECTION). */
+	uint16_t ssh_ports[4];
+	size_t n_ssh_ports;
+	/* Resolves a hostname into addresses; NULL: getaddrinfo(3). Returns 0 or -errno. */
+	int (*resolve)(const char *host, struct fl_target **ret, size_t *ret_n, void *userdata);
+	void *userdata;
+	/* Scope devices when the scope names none; NULL: list the namespace's links if readable. */
+	char **devices;
+	size_t n_devices;
+};
+
+struct fl_plan {
+	const struct fl_scenario *scenario; /* borrowed */
+	struct fl_caps caps;
+	struct fl_plan_service *services;   /* parallel to scenario->services */
+	struct fl_plan_fault *faults;       /* parallel to scenario->steps */
+	struct fl_target *exclude;          /* SSH first, then scope.exclude, resolved */
+	size_t n_exclude;
+	char **devices; /* the scope's devices, or one "$DEV" */
+	size_t n_devices;
+	bool devices_resolved; /* false: "$DEV" stands for every link but lo, at apply */
+	struct fl_plan_step *steps; /* parallel to scenario->steps */
+	size_t n_steps;
+};
+
+/*
+ * Builds the plan. Returns 0 and *ret_plan, or -EINVAL with located errors
+ * in diag (a hostname does not resolve, an endpoint overlap only visible
+ * after resolution), -EOPNOTSUPP with errors in diag naming the missing
+ * kernel feature and its fix, or -ENOMEM. Touches nothing.
+ */
+int fl_plan_build(const struct fl_scenario *s, const struct fl_plan_options *opts,
+		  struct fl_diag *diag, struct fl_plan **ret_plan);
+void fl_plan_free(struct fl_plan *p);
+FL_DEFINE_CLEANUP(struct fl_plan, fl_plan_free)
+
+/* Target -> "10.77.0.20/32 tcp 8443" style text for messages; buf of 96 bytes. */
+char *fl_target_to_string(const struct fl_target *t, char buf[static 96]);
+
+/*
+ * Renders the plan as text (paste-able commands under a commented
+ * timeline) or as one JSON document; both walk the plan once, in the same
+ * order. Returns an allocated string, or NULL on allocation failure.
+ */
+char *fl_plan_render(const struct fl_plan *p, bool json);
+
+/* One object as the equivalent command (tc ... / nft -f - <<EOF ...); caller frees. */
+char *fl_obj_to_command(const struct fl_plan *p, const struct fl_obj *o);
+
+#endif
