@@ -32,11 +32,16 @@ int fl_resolve_getaddrinfo(const char *host, struct fl_target **ret, size_t *ret
 		struct fl_target x = { .family = ai->ai_family };
 		bool dup = false;
 
+		/* memcpy: ai_addr is only as aligned as struct sockaddr. */
 		if (ai->ai_family == AF_INET) {
-			x.addr.v4 = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+			struct sockaddr_in sin;
+			memcpy(&sin, ai->ai_addr, sizeof(sin));
+			x.addr.v4 = sin.sin_addr;
 			x.prefixlen = 32;
 		} else if (ai->ai_family == AF_INET6) {
-			x.addr.v6 = ((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+			struct sockaddr_in6 sin6;
+			memcpy(&sin6, ai->ai_addr, sizeof(sin6));
+			x.addr.v6 = sin6.sin6_addr;
 			x.prefixlen = 128;
 		} else {
 			continue;
