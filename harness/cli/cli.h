@@ -59,6 +59,8 @@ int fl_cli_usage_error(const char *command, const char *fmt, ...)
 int fl_cmd_validate(int argc, char **argv);
 int fl_cmd_plan(int argc, char **argv);
 int fl_cmd_help(int argc, char **argv);
+int fl_cmd_status(int argc, char **argv);
+int fl_cmd_recover(int argc, char **argv);
 
 struct fl_scenario;
 /* Loads and validates a scenario, printing located errors. Returns 0 or an FL_EXIT_* code. */

@@ -34,6 +34,30 @@ const struct fl_cli_command fl_cli_commands[] = {
 		.run = fl_cmd_plan,
 	},
 	{
+		.name = "status",
+		.args = "",
+		.summary = "list what faultline has in the kernel now, per namespace",
+		.description =
+			"Reads the journals under the run directory and lists, per network "
+			"namespace, the run that owns it (and whether it is still running), its "
+			"active faults and its live kernel objects. Exits 1 when a run that is gone "
+			"left objects behind: run 'faultline recover'.",
+		.run = fl_cmd_status,
+	},
+	{
+		.name = "recover",
+		.args = "",
+		.summary = "remove every fault a run left behind, in every namespace",
+		.description =
+			"For every journal, enters its namespace and removes the objects it lists, "
+			"newest first; then, in this namespace and every one under /run/netns, "
+			"removes what carries faultline's reserved names (nft tables 'faultline', "
+			"links flifb*, u32 priorities 0xc000 to 0xc003) that no journal accounted for. "
+			"A clsact qdisc with no journal is left alone: it may not be ours. Safe to run "
+			"at any time, and twice. Needs CAP_NET_ADMIN and CAP_SYS_ADMIN.",
+		.run = fl_cmd_recover,
+	},
+	{
 		.name = "help",
 		.args = "[COMMAND]",
 		.summary = "show help for a command, or write the man page",

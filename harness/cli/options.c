@@ -19,6 +19,9 @@ const struct fl_cli_option fl_cli_options[] = {
 	  "plans reproducible across machines." },
 	{ "validate", "quiet", 'q', NULL, "Print nothing for valid files; errors still go to stderr." },
 	{ "help", "man", 0, NULL, "Write the faultline(1) man page (roff) to standard output." },
+	{ "status", "json", 0, NULL, "Print the status as one JSON document." },
+	{ "status", "run-dir", 0, "DIR", "Where the journals are (default /run/faultline)." },
+	{ "recover", "run-dir", 0, "DIR", "Where the journals are (default /run/faultline)." },
 	{ 0 },
 };
 

@@ -100,7 +100,8 @@ static struct fl_obj *new_obj(struct builder *b, enum fl_obj_kind kind, enum fl_
  * Every nftables change of a step goes into one batch: libnftables applies a
  * batch as one kernel transaction, so a step is all or nothing.
  */
-static void add_nft(struct builder *b, size_t fault, struct fl_strbuf *text)
+static void add_nft(struct builder *b, size_t fault, struct fl_strbuf *text, unsigned tables_add,
+		    unsigned tables_del)
 {
 	struct fl_plan_step *ps = b->cur;
 	struct fl_obj *o = NULL;
@@ -123,6 +124,8 @@ static void add_nft(struct builder *b, size_t fault, struct fl_strbuf *text)
 		free(o->nft);
 		free(t);
 		o->nft = joined;
+		o->nft_tables_add |= tables_add;
+		o->nft_tables_del |= tables_del;
 		if (o->fault != fault)
 			o->fault = SIZE_MAX;
 		return;
@@ -133,6 +136,8 @@ static void add_nft(struct builder *b, size_t fault, struct fl_strbuf *text)
 		return;
 	}
 	o->nft = t;
+	o->nft_tables_add = tables_add;
+	o->nft_tables_del = tables_del;
 }
 
 static bool is_host(const struct fl_target *t)
@@ -374,14 +379,17 @@ static void nft_fault(struct builder *b, size_t idx, bool add)
 	bool inet = queue || st->fault == FL_FAULT_REJECT;
 	const char *family = inet ? "inet" : "netdev";
 	struct fl_strbuf sb = { 0 };
+	unsigned created = 0;
 
 	if (add && inet && !b->st.nft_inet) {
 		nft_create_inet(b, &sb);
 		b->st.nft_inet = true;
+		created |= FL_NFT_INET;
 	}
 	if (add && !inet && !b->st.nft_netdev) {
 		nft_create_netdev(b, &sb);
 		b->st.nft_netdev = true;
+		created |= FL_NFT_NETDEV;
 	}
 	if (add) {
 		fl_strbuf_appendf(&sb, "add chain %s " FL_NFT_TABLE " %s { comment \"%s\"; }\n", family,
@@ -407,7 +415,7 @@ static void nft_fault(struct builder *b, size_t idx, bool add)
 		nft_fault_elements(b, &sb, family, st, pf->chain, false, queue);
 		fl_strbuf_appendf(&sb, "delete chain %s " FL_NFT_TABLE " %s\n", family, pf->chain);
 	}
-	add_nft(b, idx, &sb);
+	add_nft(b, idx, &sb, created, 0);
 }
 
 /* ---- tc: u32 on clsact, mirred to our IFBs ------------------------------------- */
@@ -796,7 +804,8 @@ static void teardown(struct builder *b)
 			fl_strbuf_append(&sb, "delete table netdev " FL_NFT_TABLE "\n");
 		if (b->st.nft_inet)
 			fl_strbuf_append(&sb, "delete table inet " FL_NFT_TABLE "\n");
-		add_nft(b, SIZE_MAX, &sb);
+		add_nft(b, SIZE_MAX, &sb, 0,
+			(b->st.nft_netdev ? FL_NFT_NETDEV : 0) | (b->st.nft_inet ? FL_NFT_INET : 0));
 		b->st.nft_netdev = b->st.nft_inet = false;
 	}
 }

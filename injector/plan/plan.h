@@ -58,6 +58,8 @@
 #define FL_TC_DIVISOR 256
 #define FL_IFB_HANDLE 0xfa000000u /* root qdisc handle on our IFBs: fa00: */
 #define FL_NFT_PRIO (-500)      /* our base chains run before most others */
+#define FL_NFT_NETDEV 1u        /* table netdev faultline */
+#define FL_NFT_INET 2u          /* table inet faultline */
 
 /* Line rate assumed when sizing netem's queue for a fault without `rate`. */
 #define FL_ASSUMED_LINE_BPS 10000000000ULL
@@ -137,7 +139,9 @@ struct fl_obj {
 	char redirect[IFNAMSIZ];   /* REDIRECT: our IFB */
 
 	/* FL_OBJ_NFT */
-	char *nft; /* owned */
+	char *nft;               /* owned */
+	unsigned nft_tables_add; /* FL_NFT_NETDEV | FL_NFT_INET: tables this batch creates */
+	unsigned nft_tables_del; /* ... and deletes */
 };
 
 struct fl_plan_step {

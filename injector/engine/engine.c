@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "engine/engine.h"
+#include "engine/netns.h"
+#include "engine/nft.h"
+#include "engine/nl.h"
+#include "engine/tc.h"
+#include <netlink/route/link.h>
+
+struct fl_engine_ns {
+	int ns_fd;
+	uint64_t ino;
+	struct fl_nl *nl;
+	struct fl_nft *nft;
+	struct fl_journal *j;
+	char *error;
+};
+
+static void set_error(struct fl_engine_ns *e, const char *fmt, ...) _printf_(2, 3);
+static void set_error(struct fl_engine_ns *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	free(e->error);
+	e->error = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&e->error, fmt, ap) < 0)
+		e->error = NULL;
+	va_end(ap);
+}
+
+const char *fl_engine_error(const struct fl_engine_ns *e)
+{
+	return e->error ? e->error : "";
+}
+
+const struct fl_journal *fl_engine_journal(const struct fl_engine_ns *e)
+{
+	return e->j;
+}
+
+/* Opens the netlink socket and nftables context inside the namespace ns_fd. */
+static int open_in_ns(int ns_fd, struct fl_nl **ret_nl, struct fl_nft **ret_nft)
+{
+	int saved, r, k;
+
+	r = fl_netns_enter(ns_fd, &saved);
+	if (r < 0)
+		return r;
+	r = fl_nl_open(ret_nl);
+	if (r == 0) {
+		r = fl_nft_open(ret_nft);
+		if (r < 0) {
+			fl_nl_close(*ret_nl);
+			*ret_nl = NULL;
+		}
+	}
+	k = fl_netns_leave(saved);
+	return r < 0 ? r : k;
+}
+
+int fl_engine_open(const struct fl_scope *sc, const char *run_dir, const char *scenario_name,
+		   struct fl_engine_ns **ret, int *ret_holder)
+{
+	_cleanup_(fl_engine_closep) struct fl_engine_ns *e = calloc(1, sizeof(*e));
+	_cleanup_free_ char *ref = NULL;
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	e->ns_fd = fl_netns_open(sc);
+	if (e->ns_fd < 0)
+		return e->ns_fd;
+	r = fl_netns_inode(e->ns_fd, &e->ino);
+	if (r < 0)
+		return r;
+	r = open_in_ns(e->ns_fd, &e->nl, &e->nft);
+	if (r < 0)
+		return r;
+	ref = fl_journal_netns_ref(sc);
+	if (!ref)
+		return -ENOMEM;
+	r = fl_journal_create(run_dir, e->ino, ref, scenario_name, &e->j, ret_holder);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(e);
+	return 0;
+}
+
+void fl_engine_close(struct fl_engine_ns *e)
+{
+	if (!e)
+		return;
+	fl_journal_close(e->j);
+	fl_nft_close(e->nft);
+	fl_nl_close(e->nl);
+	if (e->ns_fd >= 0)
+		close(e->ns_fd);
+	free(e->error);
+	free(e);
+}
+
+int fl_engine_list_devices(struct fl_engine_ns *e, char ***ret, size_t *ret_n)
+{
+	int saved, r, k;
+
+	r = fl_netns_enter(e->ns_fd, &saved);
+	if (r < 0)
+		return r;
+	r = fl_netns_list_devices(ret, ret_n);
+	k = fl_netns_leave(saved);
+	return r < 0 ? r : k;
+}
+
+/* ---- roots ------------------------------------------------------------------- */
+
+static struct fl_root root_of(enum fl_root_kind kind, const char *name)
+{
+	struct fl_root r = { .kind = kind };
+
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	return r;
+}
+
+static struct fl_root prio_root(const struct fl_obj *o)
+{
+	struct fl_root r = root_of(FL_ROOT_PRIO, o->dev);
+
+	r.ingress = o->ingress;
+	r.prio = o->prio;
+	return r;
+}
+
+/* The roots an ADD object creates (at most two: nft tables of both families). */
+static size_t roots_created(const struct fl_obj *o, struct fl_root out[2])
+{
+	size_t n = 0;
+
+	if (o->op != FL_OBJ_ADD)
+		return 0;
+	switch (o->kind) {
+	case FL_OBJ_NFT:
+		if (o->nft_tables_add & FL_NFT_NETDEV)
+			out[n++] = root_of(FL_ROOT_NFT, "netdev");
+		if (o->nft_tables_add & FL_NFT_INET)
+			out[n++] = root_of(FL_ROOT_NFT, "inet");
+		break;
+	case FL_OBJ_LINK:
+		out[n++] = root_of(FL_ROOT_LINK, o->dev);
+		break;
+	case FL_OBJ_QDISC:
+		if (strcmp(o->qdisc, "clsact") == 0)
+			out[n++] = root_of(FL_ROOT_CLSACT, o->dev);
+		break;
+	case FL_OBJ_FILTER:
+		out[n++] = prio_root(o);
+		break;
+	}
+	return n;
+}
+
+static int apply_obj(struct fl_engine_ns *e, const struct fl_plan *p, const struct fl_obj *o,
+		     char **ret_msg)
+{
+	int r;
+
+	if (o->kind == FL_OBJ_NFT)
+		return fl_nft_run(e->nft, o->nft, ret_msg);
+	if (o->kind == FL_OBJ_QDISC && strcmp(o->qdisc, "clsact") == 0) {
+		/* Only a clsact we created is ever deleted; a shared one has no root. */
+		struct fl_root root = root_of(FL_ROOT_CLSACT, o->dev);
+		if (!fl_journal_has(e->j, &root))
+			return 0;
+	}
+	r = fl_tc_apply(e->nl, p, o, NULL);
+	if (r < 0 && e->nl->ext_ack[0])
+		*ret_msg = strdup(e->nl->ext_ack);
+	return r;
+}
+
+/* Journal lines for what a successful DEL ended. */
+static int note_deleted(struct fl_engine_ns *e, const struct fl_obj *o)
+{
+	struct fl_root roots[2];
+	size_t n = 0;
+	int r = 0;
+
+	if (o->op == FL_OBJ_DEL && o->kind == FL_OBJ_LINK)
+		roots[n++] = root_of(FL_ROOT_LINK, o->dev);
+	else if (o->op == FL_OBJ_DEL && o->kind == FL_OBJ_FILTER && o->handle == 0)
+		roots[n++] = prio_root(o);
+	else if (o->op == FL_OBJ_DEL && o->kind == FL_OBJ_QDISC)
+		roots[n++] = root_of(FL_ROOT_CLSACT, o->dev);
+	else if (o->kind == FL_OBJ_NFT) {
+		if (o->nft_tables_del & FL_NFT_NETDEV)
+			roots[n++] = root_of(FL_ROOT_NFT, "netdev");
+		if (o->nft_tables_del & FL_NFT_INET)
+			roots[n++] = root_of(FL_ROOT_NFT, "inet");
+	}
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (fl_journal_has(e->j, &roots[i]))
+			r = fl_journal_remove(e->j, &roots[i]);
+	return r;
+}
+
+int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i)
+{
+	const struct fl_plan_step *ps = &p->steps[i];
+	const struct fl_step *st = &p->scenario->steps[ps->step];
+	struct fl_root *roots = NULL;
+	size_t n_roots = 0;
+	int saved, r = 0, k;
+
+	if (!p->devices_resolved) {
+		set_error(e, "step '%s': the plan's devices are not resolved", st->id);
+		return -EINVAL;
+	}
+	r = fl_netns_enter(e->ns_fd, &saved);
+	if (r < 0) {
+		set_error(e, "step '%s': cannot enter the namespace: %s", st->id, strerror(-r));
+		return r;
+	}
+
+	/* Journal first: every root this step creates, in one write and one fsync. */
+	roots = calloc(ps->n_objs * 2 + 1, sizeof(*roots));
+	if (!roots) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t k2 = 0; k2 < ps->n_objs; k2++) {
+		const struct fl_obj *o = &ps->objs[k2];
+		if (o->kind == FL_OBJ_QDISC && o->op == FL_OBJ_ADD && strcmp(o->qdisc, "clsact") == 0) {
+			int has = fl_tc_has_clsact(e->nl, o->dev);
+			if (has < 0) {
+				r = has;
+				set_error(e, "step '%s': cannot read the qdiscs of %s: %s", st->id, o->dev,
+					  strerror(-r));
+				goto out;
+			}
+			if (has)
+				continue; /* someone else's: shared, no root, never deleted */
+		}
+		n_roots += roots_created(o, roots + n_roots);
+	}
+	r = fl_journal_add(e->j, roots, n_roots);
+	if (r < 0) {
+		set_error(e, "step '%s': cannot write the journal %s: %s", st->id, e->j->path,
+			  strerror(-r));
+		goto out;
+	}
+
+	for (size_t k2 = 0; k2 < ps->n_objs; k2++) {
+		const struct fl_obj *o = &ps->objs[k2];
+		char *msg = NULL;
+
+		if (o->kind == FL_OBJ_QDISC && o->op == FL_OBJ_ADD && strcmp(o->qdisc, "clsact") == 0) {
+			struct fl_root root = root_of(FL_ROOT_CLSACT, o->dev);
+			if (!fl_journal_has(e->j, &root))
+				continue; /* shared */
+		}
+		r = apply_obj(e, p, o, &msg);
+		if (r < 0) {
+			_cleanup_free_ char *cmd = fl_obj_to_command(p, o);
+			set_error(e, "step '%s': %s: %s%s%s", st->id, cmd ? cmd : "?", strerror(-r),
+				  msg ? ": " : "", msg ? msg : "");
+			free(msg);
+			goto out;
+		}
+		free(msg);
+		r = note_deleted(e, o);
+		if (r < 0) {
+			set_error(e, "step '%s': cannot write the journal: %s", st->id, strerror(-r));
+			goto out;
+		}
+	}
+
+	if (st->kind == FL_STEP_FAULT)
+		r = fl_journal_fault(e->j, st->id, true);
+	for (size_t h = 0; r == 0 && st->kind == FL_STEP_HEAL && h < st->n_heals; h++)
+		r = fl_journal_fault(e->j, st->heals[h].name, false);
+out:
+	free(roots);
+	k = fl_netns_leave(saved);
+	return r < 0 ? r : k;
+}
+
+/* ---- reverting roots --------------------------------------------------------------- */
+
+/* Deletes one root in the current namespace with nl/nft. */
+static int delete_root(struct fl_nl *nl, struct fl_nft *nft, const struct fl_root *root,
+		       char **ret_msg)
+{
+	struct fl_obj o = { .op = FL_OBJ_DEL, .fault = SIZE_MAX };
+
+	snprintf(o.dev, sizeof(o.dev), "%.15s", root->name);
+	switch (root->kind) {
+	case FL_ROOT_NFT:
+		return fl_nft_delete_table(nft, root->name, ret_msg);
+	case FL_ROOT_LINK:
+		o.kind = FL_OBJ_LINK;
+		break;
+	case FL_ROOT_CLSACT:
+		o.kind = FL_OBJ_QDISC;
+		snprintf(o.qdisc, sizeof(o.qdisc), "clsact");
+		break;
+	case FL_ROOT_PRIO:
+		o.kind = FL_OBJ_FILTER;
+		o.ingress = root->ingress;
+		o.prio = root->prio;
+		break;
+	}
+	return fl_tc_apply(nl, NULL, &o, NULL);
+}
+
+static int revert_roots(struct fl_nl *nl, struct fl_nft *nft, struct fl_journal *j,
+			void (*report)(const char *, void *), void *ud)
+{
+	int first = 0;
+
+	/* Newest first: filters go before the IFBs they redirect to. */
+	while (j->n_roots > 0) {
+		struct fl_root root = j->roots[j->n_roots - 1];
+		char *msg = NULL, buf[64], line[256];
+		int r = delete_root(nl, nft, &root, &msg);
+
+		if (report) {
+			snprintf(line, sizeof(line), "%s %s%s%s", r < 0 ? "could not remove" : "removed",
+				 fl_root_to_string(&root, buf), r < 0 ? ": " : "",
+				 r < 0 ? (msg ? msg : strerror(-r)) : "");
+			report(line, ud);
+		}
+		free(msg);
+		if (r < 0 && !first)
+			first = r;
+		/* Forget it either way, or one stuck root would stall the rest. */
+		if (j->fd >= 0) {
+			int k = fl_journal_remove(j, &root);
+			if (k < 0 && !first)
+				first = k;
+		} else {
+			j->n_roots--;
+		}
+	}
+	return first;
+}
+
+int fl_engine_revert_all(struct fl_engine_ns *e)
+{
+	int saved, r, k;
+
+	r = fl_netns_enter(e->ns_fd, &saved);
+	if (r < 0) {
+		set_error(e, "revert: cannot enter the namespace: %s", strerror(-r));
+		return r;
+	}
+	r = revert_roots(e->nl, e->nft, e->j, NULL, NULL);
+	if (r < 0)
+		set_error(e, "revert: could not remove everything: %s", strerror(-r));
+	for (size_t i = 0; i < e->j->n_faults; i++)
+		if (e->j->faults[i].on)
+			(void)fl_journal_fault(e->j, e->j->faults[i].id, false);
+	k = fl_netns_leave(saved);
+	return r < 0 ? r : k;
+}
+
+/* ---- recover ----------------------------------------------------------------------- */
+
+static void say(void (*report)(const char *, void *), void *ud, const char *fmt, ...)
+	_printf_(3, 4);
+static void say(void (*report)(const char *, void *), void *ud, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!report)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	report(line, ud);
+}
+
+/* Finds the namespace a journal names, checking it is the same one (inode). -ENOENT if gone. */
+static int open_journal_ns(const struct fl_journal *j)
+{
+	char path[4096] = "";
+	uint64_t ino;
+	int fd;
+
+	if (!j->netns)
+		return -ENOENT;
+	if (strcmp(j->netns, "self") == 0)
+		snprintf(path, sizeof(path), "/proc/self/ns/net");
+	else if (strncmp(j->netns, "named ", 6) == 0)
+		snprintf(path, sizeof(path), "/run/netns/%s", j->netns + 6);
+	else if (strncmp(j->netns, "path ", 5) == 0)
+		snprintf(path, sizeof(path), "%s", j->netns + 5);
+	else if (strncmp(j->netns, "pid ", 4) == 0)
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", j->netns + 4);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fl_netns_inode(fd, &ino) == 0 && ino == j->ino)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+
+	/* The name moved or the process is gone: look for the namespace by inode. */
+	DIR *d = opendir("/run/netns");
+	struct dirent *de;
+	fd = -ENOENT;
+	while (d && (de = readdir(d))) {
+		int f;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/run/netns/%s", de->d_name);
+		f = open(path, O_RDONLY | O_CLOEXEC);
+		if (f >= 0 && fl_netns_inode(f, &ino) == 0 && ino == j->ino) {
+			fd = f;
+			break;
+		}
+		if (f >= 0)
+			close(f);
+	}
+	if (d)
+		closedir(d);
+	if (fd < 0) {
+		int f = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (f >= 0 && fl_netns_inode(f, &ino) == 0 && ino == j->ino)
+			fd = f;
+		else if (f >= 0)
+			close(f);
+	}
+	return fd;
+}
+
+static bool pid_alive(int pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static void scratch_add(struct fl_journal *scratch, const struct fl_root *root)
+{
+	struct fl_root *g;
+
+	if (fl_journal_has(scratch, root))
+		return;
+	g = reallocarray(scratch->roots, scratch->n_roots + 1, sizeof(*g));
+	if (!g)
+		return; /* best effort: recover again finds the rest */
+	scratch->roots = g;
+	g[scratch->n_roots++] = *root;
+}
+
+/*
+ * Objects with our reserved names in the current namespace, which no journal
+ * listed (a lost journal, or a run killed before it could write one line).
+ * A clsact qdisc cannot be told apart from someone else's, so it stays.
+ */
+static int scan_reserved(struct fl_nl *nl, struct fl_nft *nft, const char *where,
+			 void (*report)(const char *, void *), void *ud)
+{
+	static const char *const families[] = { "netdev", "inet" };
+	struct fl_journal scratch = { .fd = -1 };
+	struct nl_cache *cache = NULL;
+	char **devs = NULL;
+	size_t n_devs = 0;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(families); i++) {
+		char cmd[96];
+		snprintf(cmd, sizeof(cmd), "list table %s " FL_NFT_TABLE "\n", families[i]);
+		if (fl_nft_run(nft, cmd, NULL) == 0) {
+			struct fl_root root = root_of(FL_ROOT_NFT, families[i]);
+			scratch_add(&scratch, &root);
+		}
+	}
+	if (rtnl_link_alloc_cache(nl->sk, AF_UNSPEC, &cache) == 0) {
+		for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+			const char *name = rtnl_link_get_name((struct rtnl_link *)o);
+			if (name && strncmp(name, FL_IFB_PREFIX, strlen(FL_IFB_PREFIX)) == 0) {
+				struct fl_root root = root_of(FL_ROOT_LINK, name);
+				scratch_add(&scratch, &root);
+			}
+		}
+		nl_cache_free(cache);
+	}
+	if (fl_netns_list_devices(&devs, &n_devs) == 0) {
+		for (size_t d = 0; d < n_devs; d++) {
+			for (int ing = 0; ing < 2; ing++)
+				for (unsigned prio = FL_TC_PRIO_PASS4; prio <= FL_TC_PRIO_HASH6; prio++) {
+					struct fl_root root = root_of(FL_ROOT_PRIO, devs[d]);
+					root.ingress = ing;
+					root.prio = (uint16_t)prio;
+					if (fl_tc_has_prio(nl, devs[d], ing, (uint16_t)prio) > 0)
+						scratch_add(&scratch, &root);
+				}
+			free(devs[d]);
+		}
+		free(devs);
+	}
+	/* Filters first, then links, then tables: the order they depend on each other. */
+	struct fl_journal ordered = { .fd = -1 };
+	for (int pass = 0; pass < 3; pass++)
+		for (size_t i = 0; i < scratch.n_roots; i++) {
+			enum fl_root_kind k = scratch.roots[i].kind;
+			if ((pass == 2 && k == FL_ROOT_PRIO) || (pass == 1 && k == FL_ROOT_LINK) ||
+			    (pass == 0 && k == FL_ROOT_NFT))
+				scratch_add(&ordered, &scratch.roots[i]);
+		}
+	free(scratch.roots);
+	if (ordered.n_roots)
+		say(report, ud, "%s: %zu object(s) with faultline's reserved names and no journal",
+		    where, ordered.n_roots);
+	r = revert_roots(nl, nft, &ordered, report, ud);
+	free(ordered.roots);
+	return r;
+}
+
+static int recover_in(int ns_fd, const char *where, struct fl_journal *j,
+		      void (*report)(const char *, void *), void *ud)
+{
+	_cleanup_(fl_nl_closep) struct fl_nl *nl = NULL;
+	_cleanup_(fl_nft_closep) struct fl_nft *nft = NULL;
+	int saved, r, k;
+
+	r = open_in_ns(ns_fd, &nl, &nft);
+	if (r < 0)
+		return r;
+	r = fl_netns_enter(ns_fd, &saved);
+	if (r < 0)
+		return r;
+	if (j)
+		r = revert_roots(nl, nft, j, report, ud);
+	k = scan_reserved(nl, nft, where, report, ud);
+	if (r == 0)
+		r = k;
+	k = fl_netns_leave(saved);
+	return r < 0 ? r : k;
+}
+
+int fl_recover(const char *run_dir, void (*report)(const char *line, void *userdata),
+	       void *userdata)
+{
+	char path[4096];
+	DIR *d;
+	struct dirent *de;
+	int first = 0, r;
+	uint64_t done[256];
+	size_t n_done = 0;
+
+	d = opendir(run_dir);
+	while (d && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		struct fl_journal *j = NULL;
+		int fd;
+
+		if (len < 9 || strcmp(de->d_name + len - 8, ".journal") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", run_dir, de->d_name);
+		r = fl_journal_load(path, &j);
+		if (r < 0) {
+			say(report, userdata, "%s: unreadable journal: %s", path, strerror(-r));
+			if (!first)
+				first = r;
+			continue;
+		}
+		if (j->pid != (int)getpid() && pid_alive(j->pid) && j->n_roots) {
+			say(report, userdata, "%s: run %d is still active; stop it first", path, j->pid);
+			fl_journal_free(j);
+			if (!first)
+				first = -EBUSY;
+			continue;
+		}
+		fd = open_journal_ns(j);
+		if (fd < 0) {
+			say(report, userdata, "%s: namespace %s is gone, and its objects with it", path,
+			    j->netns ? j->netns : "?");
+			unlink(path);
+			fl_journal_free(j);
+			continue;
+		}
+		j->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (j->n_roots)
+			say(report, userdata, "%s: %zu live object(s) of scenario '%s' (run %d) in netns %s",
+			    path, j->n_roots, j->scenario ? j->scenario : "?", j->pid,
+			    j->netns ? j->netns : "?");
+		r = recover_in(fd, j->netns ? j->netns : "?", j, report, userdata);
+		if (r < 0 && !first)
+			first = r;
+		if (n_done < ELEMENTSOF(done))
+			done[n_done++] = j->ino;
+		close(fd);
+		if (j->n_roots == 0)
+			unlink(path);
+		fl_journal_free(j);
+	}
+	if (d)
+		closedir(d);
+
+	/* No journal, or a lost one: our reserved names, in every namespace we can reach. */
+	struct {
+		const char *path, *name;
+	} places[512];
+	size_t n_places = 0;
+	static char names[512][300];
+	places[n_places++] = (typeof(places[0])){ "/proc/self/ns/net", "this namespace" };
+	d = opendir("/run/netns");
+	while (d && (de = readdir(d)) && n_places < ELEMENTSOF(places)) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(names[n_places], sizeof(names[0]), "/run/netns/%s", de->d_name);
+		places[n_places] = (typeof(places[0])){ names[n_places], names[n_places] + 11 };
+		n_places++;
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < n_places; i++) {
+		uint64_t ino;
+		bool seen = false;
+		int fd = open(places[i].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (fl_netns_inode(fd, &ino) == 0)
+			for (size_t k = 0; k < n_done; k++)
+				seen |= done[k] == ino;
+		if (!seen) {
+			r = recover_in(fd, places[i].name, NULL, report, userdata);
+			if (r < 0 && !first)
+				first = r;
+			if (n_done < ELEMENTSOF(done) && fl_netns_inode(fd, &ino) == 0)
+				done[n_done++] = ino;
+		}
+		close(fd);
+	}
+	return first;
+}

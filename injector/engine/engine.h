@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine: applies a plan's steps to one network namespace, journal
+ * first, and reverts everything the journal says is live.
+ *
+ * Lifetime and errors: fl_engine_open() returns an engine bound to the
+ * scope's namespace (its netlink socket and nftables context are opened
+ * inside it); every call returns 0 or a negative errno, and on failure
+ * fl_engine_error() describes what failed: the step, the equivalent
+ * command, and the kernel's own message. A failed step may have applied
+ * part of its objects: call fl_engine_revert_all() (the runner always does).
+ * fl_engine_close() never reverts; it removes the journal only when nothing
+ * is live.
+ */
+#ifndef FL_ENGINE_ENGINE_H
+#define FL_ENGINE_ENGINE_H
+
+#include "journal/journal.h"
+#include "plan/plan.h"
+
+struct fl_engine_ns;
+
+/*
+ * Opens the engine for scope sc, creating its journal under run_dir.
+ * -EBUSY: the namespace has leftovers of another run (*ret_holder: its pid);
+ * -ENOENT: no such namespace; -EPERM: not privileged.
+ */
+int fl_engine_open(const struct fl_scope *sc, const char *run_dir, const char *scenario_name,
+		   struct fl_engine_ns **ret, int *ret_holder);
+void fl_engine_close(struct fl_engine_ns *e);
+FL_DEFINE_CLEANUP(struct fl_engine_ns, fl_engine_close)
+
+/* The namespace's devices (every link but lo and our IFBs), for fl_plan_options.devices. */
+int fl_engine_list_devices(struct fl_engine_ns *e, char ***ret, size_t *ret_n);
+
+/* Applies plan step i. The plan must have been built with resolved devices. */
+int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i);
+
+/* Removes every live root in the journal, newest first. Keeps going past errors. */
+int fl_engine_revert_all(struct fl_engine_ns *e);
+
+const char *fl_engine_error(const struct fl_engine_ns *e);
+const struct fl_journal *fl_engine_journal(const struct fl_engine_ns *e);
+
+/*
+ * `faultline recover`: for every journal under run_dir, enters its namespace
+ * (if it still exists) and removes its live roots; then, in every namespace
+ * it can reach (its own and /run/netns/\*), removes objects with our reserved
+ * names (tables "faultline", links flifb*, u32 priorities 0xc000-0xc003) that
+ * no journal accounted for. Idempotent. Each action is reported through
+ * report(line, userdata). Returns 0, or the first error (-errno) after
+ * trying everything.
+ */
+int fl_recover(const char *run_dir, void (*report)(const char *line, void *userdata),
+	       void *userdata);
+
+#endif

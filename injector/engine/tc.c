@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <linux/tc_act/tc_mirred.h>
+#include <net/if.h>
+#include <string.h>
+
+#include <netlink/attr.h>
+#include <netlink/route/act/mirred.h>
+#include <netlink/route/classifier.h>
+#include <netlink/route/cls/u32.h>
+#include <netlink/route/link.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/tbf.h>
+
+#include "engine/dist.h"
+#include "engine/tc.h"
+
+/* Newer than the kernel headers of some build hosts (Linux 6.6). */
+#ifndef TCA_NETEM_PRNG_SEED
+#define TCA_NETEM_PRNG_SEED 14
+#endif
+
+uint32_t fl_tc_prob(uint32_t ppb)
+{
+	return ppb >= FL_PPB_100 ? UINT32_MAX
+				 : (uint32_t)(((uint64_t)ppb * UINT32_MAX) / FL_PPB_100);
+}
+
+static int ifindex_of(const char *dev)
+{
+	unsigned idx = if_nametoindex(dev);
+
+	return idx ? (int)idx : -ENODEV;
+}
+
+/* ---- links ------------------------------------------------------------------- */
+
+static int link_apply(struct fl_nl *nl, const struct fl_obj *o)
+{
+	struct rtnl_link *link = rtnl_link_alloc(), *got = NULL, *change = NULL;
+	int r;
+
+	if (!link)
+		return -ENOMEM;
+	rtnl_link_set_name(link, o->dev);
+	if (o->op == FL_OBJ_DEL) {
+		r = fl_nl_error(nl, rtnl_link_delete(nl->sk, link));
+		rtnl_link_put(link);
+		return r == -ENODEV || r == -ENOENT ? 0 : r;
+	}
+	r = rtnl_link_set_type(link, "ifb");
+	if (r == 0)
+		r = rtnl_link_add(nl->sk, link, NLM_F_CREATE | NLM_F_EXCL);
+	if (r == 0)
+		r = rtnl_link_get_kernel(nl->sk, 0, o->dev, &got);
+	if (r == 0) {
+		change = rtnl_link_alloc();
+		if (!change)
+			r = -NLE_NOMEM;
+		else {
+			rtnl_link_set_flags(change, IFF_UP);
+			r = rtnl_link_change(nl->sk, got, change, 0);
+		}
+	}
+	r = fl_nl_error(nl, r);
+	if (change)
+		rtnl_link_put(change);
+	if (got)
+		rtnl_link_put(got);
+	rtnl_link_put(link);
+	return r;
+}
+
+/* ---- qdiscs ------------------------------------------------------------------- */
+
+/* Appends attributes to the nested-compat TCA_OPTIONS that netem uses. */
+int fl_tc_netem_msg(const struct fl_step *st, int ifindex, uint32_t handle, uint32_t limit,
+		    struct nl_msg **ret)
+{
+	const struct fl_fault_params *p = &st->params;
+	struct tcmsg tcm = { .tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex,
+			     .tcm_handle = handle, .tcm_parent = TC_H_ROOT };
+	struct tc_netem_qopt qopt = { .limit = limit };
+	struct nl_msg *msg;
+	struct nlattr *opts;
+	int r = -ENOMEM;
+
+	msg = nlmsg_alloc_simple(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL);
+	if (!msg)
+		return -ENOMEM;
+	if (nlmsg_append(msg, &tcm, sizeof(tcm), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_string(msg, TCA_KIND, "netem") < 0)
+		goto fail;
+
+	if (p->set & FL_P_LOSS)
+		qopt.loss = fl_tc_prob(p->loss_ppb);
+	if (p->set & FL_P_DUPLICATE)
+		qopt.duplicate = fl_tc_prob(p->duplicate_ppb);
+	if (p->set & FL_P_GAP)
+		qopt.gap = p->gap;
+	else if (p->set & FL_P_REORDER)
+		qopt.gap = 1; /* netem reorders only with a gap; 1 = any packet may go early */
+
+	/* netem's options are a struct followed by attributes, all inside TCA_OPTIONS. */
+	opts = (struct nlattr *)nlmsg_tail(nlmsg_hdr(msg));
+	if (nla_put(msg, TCA_OPTIONS, sizeof(qopt), &qopt) < 0)
+		goto fail;
+
+	if (p->set & FL_P_CORRELATION) {
+		uint32_t c = fl_tc_prob(p->correlation_ppb);
+		struct tc_netem_corr corr = {
+			.delay_corr = (p->set & FL_P_JITTER) ? c : 0,
+			.loss_corr = (p->set & FL_P_LOSS) ? c : 0,
+			.dup_corr = (p->set & FL_P_DUPLICATE) ? c : 0,
+		};
+		if (nla_put(msg, TCA_NETEM_CORR, sizeof(corr), &corr) < 0)
+			goto fail;
+	}
+	if (p->set & FL_P_REORDER) {
+		struct tc_netem_reorder ro = {
+			.probability = fl_tc_prob(p->reorder_ppb),
+			.correlation = (p->set & FL_P_CORRELATION) ? fl_tc_prob(p->correlation_ppb) : 0,
+		};
+		if (nla_put(msg, TCA_NETEM_REORDER, sizeof(ro), &ro) < 0)
+			goto fail;
+	}
+	if (p->set & FL_P_CORRUPT) {
+		struct tc_netem_corrupt co = {
+			.probability = fl_tc_prob(p->corrupt_ppb),
+			.correlation = (p->set & FL_P_CORRELATION) ? fl_tc_prob(p->correlation_ppb) : 0,
+		};
+		if (nla_put(msg, TCA_NETEM_CORRUPT, sizeof(co), &co) < 0)
+			goto fail;
+	}
+	if (p->set & FL_P_DELAY) {
+		int64_t lat = (int64_t)p->delay_ns, jit = (int64_t)p->jitter_ns;
+		if (nla_put(msg, TCA_NETEM_LATENCY64, sizeof(lat), &lat) < 0 ||
+		    ((p->set & FL_P_JITTER) && nla_put(msg, TCA_NETEM_JITTER64, sizeof(jit), &jit) < 0))
+			goto fail;
+	}
+	if (p->set & FL_P_DISTRIBUTION && p->distribution != FL_DIST_UNIFORM) {
+		int16_t table[FL_DIST_SIZE];
+		if (fl_dist_table(p->distribution, table) < 0 ||
+		    nla_put(msg, TCA_NETEM_DELAY_DIST, sizeof(table), table) < 0)
+			goto fail;
+	}
+	if (p->set & FL_P_RATE) {
+		uint64_t bytes = p->rate_bps / 8;
+		struct tc_netem_rate rate = { .rate = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes };
+		if (nla_put(msg, TCA_NETEM_RATE, sizeof(rate), &rate) < 0 ||
+		    (bytes > UINT32_MAX && nla_put_u64(msg, TCA_NETEM_RATE64, bytes) < 0))
+			goto fail;
+	}
+	if (st->has_seed && nla_put_u64(msg, TCA_NETEM_PRNG_SEED, st->seed) < 0)
+		goto fail;
+
+	/* Stretch TCA_OPTIONS over the attributes that follow its struct. */
+	opts->nla_len = (uint16_t)((char *)nlmsg_tail(nlmsg_hdr(msg)) - (char *)opts);
+	*ret = msg;
+	return 0;
+fail:
+	nlmsg_free(msg);
+	return r;
+}
+
+static int qdisc_apply(struct fl_nl *nl, const struct fl_plan *p, const struct fl_obj *o,
+		       bool *ret_created)
+{
+	struct rtnl_qdisc *q;
+	int ifindex = ifindex_of(o->dev), r;
+	bool clsact = strcmp(o->qdisc, "clsact") == 0;
+
+	if (ifindex < 0)
+		return o->op == FL_OBJ_DEL ? 0 : ifindex;
+	if (!clsact && o->op == FL_OBJ_ADD && strcmp(o->qdisc, "netem") == 0) {
+		struct nl_msg *msg = NULL;
+		r = fl_tc_netem_msg(&p->scenario->steps[o->fault], ifindex, FL_IFB_HANDLE,
+				    o->netem_limit, &msg);
+		if (r < 0)
+			return r;
+		r = fl_nl_error(nl, nl_send_sync(nl->sk, msg)); /* frees msg */
+		return r;
+	}
+
+	q = rtnl_qdisc_alloc();
+	if (!q)
+		return -ENOMEM;
+	rtnl_tc_set_ifindex(TC_CAST(q), ifindex);
+	if (clsact) {
+		rtnl_tc_set_parent(TC_CAST(q), TC_H_CLSACT);
+		rtnl_tc_set_handle(TC_CAST(q), TC_H_MAKE(TC_H_CLSACT, 0));
+	} else {
+		rtnl_tc_set_parent(TC_CAST(q), TC_H_ROOT);
+		rtnl_tc_set_handle(TC_CAST(q), FL_IFB_HANDLE);
+	}
+	r = rtnl_tc_set_kind(TC_CAST(q), o->qdisc);
+	if (r < 0) {
+		rtnl_qdisc_put(q);
+		return fl_nl_error(nl, r);
+	}
+	if (o->op == FL_OBJ_DEL) {
+		r = fl_nl_error(nl, rtnl_qdisc_delete(nl->sk, q));
+		rtnl_qdisc_put(q);
+		return r == -ENOENT || r == -EINVAL ? 0 : r;
+	}
+	if (!clsact) {
+		/* TBF: rate in bytes/s, the burst, and a queue that holds latency's worth. */
+		uint64_t bytes = p->scenario->steps[o->fault].params.rate_bps / 8;
+		rtnl_qdisc_tbf_set_rate(q, bytes > INT32_MAX ? INT32_MAX : (int)bytes,
+					(int)o->tbf_burst, 0);
+		rtnl_qdisc_tbf_set_limit_by_latency(q, (int)(o->tbf_latency_ns / 1000));
+	}
+	r = fl_nl_error(nl, rtnl_qdisc_add(nl->sk, q, NLM_F_CREATE | NLM_F_EXCL));
+	rtnl_qdisc_put(q);
+	if (clsact && ret_created) {
+		*ret_created = r == 0;
+		if (r == -EEXIST)
+			return 0; /* someone else's clsact: share it, never delete it */
+	}
+	return r;
+}
+
+/* ---- u32 filters ---------------------------------------------------------------- */
+
+static int filter_apply(struct fl_nl *nl, const struct fl_obj *o)
+{
+	struct rtnl_cls *cls = rtnl_cls_alloc();
+	struct rtnl_act *act = NULL;
+	int ifindex = ifindex_of(o->dev), r = 0;
+
+	if (!cls)
+		return -ENOMEM;
+	if (ifindex < 0) {
+		rtnl_cls_put(cls);
+		return o->op == FL_OBJ_DEL ? 0 : ifindex;
+	}
+	rtnl_tc_set_ifindex(TC_CAST(cls), ifindex);
+	rtnl_tc_set_parent(TC_CAST(cls),
+			   TC_H_MAKE(TC_H_CLSACT, o->ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS));
+	rtnl_cls_set_protocol(cls, o->protocol);
+	rtnl_cls_set_prio(cls, o->prio);
+	r = rtnl_tc_set_kind(TC_CAST(cls), "u32");
+	if (r < 0)
+		goto out;
+	if (o->handle)
+		rtnl_tc_set_handle(TC_CAST(cls), o->handle);
+
+	if (o->op == FL_OBJ_DEL) {
+		r = rtnl_cls_delete(nl->sk, cls, 0);
+		r = fl_nl_error(nl, r);
+		if (r == -ENOENT || r == -EINVAL)
+			r = 0; /* already gone */
+		rtnl_cls_put(cls);
+		return r;
+	}
+
+	switch (o->role) {
+	case FL_U32_HASHTABLE:
+		r = rtnl_u32_set_divisor(cls, o->divisor);
+		break;
+	case FL_U32_HASHLINK:
+	case FL_U32_PASS:
+	case FL_U32_REDIRECT:
+		for (size_t i = 0; i < o->n_keys && r == 0; i++)
+			r = rtnl_u32_add_key(cls, o->keys[i].val, o->keys[i].mask, o->keys[i].off, 0);
+		if (r < 0)
+			break;
+		if (o->role == FL_U32_HASHLINK) {
+			r = rtnl_u32_set_link(cls, o->link);
+			if (r == 0 && o->hashkey.mask)
+				r = rtnl_u32_set_hashmask(cls, o->hashkey.mask, (uint32_t)o->hashkey.off);
+		} else if (o->role == FL_U32_PASS) {
+			/* A classid makes the node terminal; with no action the packet just passes. */
+			r = rtnl_u32_set_classid(cls, TC_H_MAKE(0, 1));
+		} else {
+			int target = ifindex_of(o->redirect);
+			if (target < 0) {
+				r = -NLE_NODEV;
+				break;
+			}
+			r = rtnl_u32_set_hashtable(cls, o->handle & 0xfffff000u);
+			act = rtnl_act_alloc();
+			if (!act) {
+				r = -NLE_NOMEM;
+				break;
+			}
+			if (r == 0)
+				r = rtnl_tc_set_kind(TC_CAST(act), "mirred");
+			if (r == 0) {
+				rtnl_mirred_set_action(act, TCA_EGRESS_REDIR);
+				rtnl_mirred_set_policy(act, TC_ACT_STOLEN);
+				rtnl_mirred_set_ifindex(act, (uint32_t)target);
+				r = rtnl_u32_add_action(cls, act);
+			}
+		}
+		break;
+	}
+	if (r == 0)
+		r = rtnl_cls_add(nl->sk, cls, NLM_F_CREATE | NLM_F_EXCL);
+out:
+	r = fl_nl_error(nl, r);
+	if (act)
+		rtnl_act_put(act);
+	rtnl_cls_put(cls);
+	return r;
+}
+
+int fl_tc_has_clsact(struct fl_nl *nl, const char *dev)
+{
+	struct nl_cache *cache = NULL;
+	struct rtnl_qdisc *q;
+	int ifindex = ifindex_of(dev), r;
+
+	if (ifindex < 0)
+		return ifindex;
+	fl_nl_reset(nl);
+	r = rtnl_qdisc_alloc_cache(nl->sk, &cache);
+	if (r < 0)
+		return fl_nl_error(nl, r);
+	q = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_CLSACT);
+	r = q != NULL;
+	if (q)
+		rtnl_qdisc_put(q);
+	nl_cache_free(cache);
+	return r;
+}
+
+int fl_tc_has_prio(struct fl_nl *nl, const char *dev, bool ingress, uint16_t prio)
+{
+	struct nl_cache *cache = NULL;
+	int ifindex = ifindex_of(dev), r, found = 0;
+
+	if (ifindex < 0)
+		return ifindex;
+	fl_nl_reset(nl);
+	r = rtnl_cls_alloc_cache(nl->sk, ifindex,
+				 TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS),
+				 &cache);
+	if (r < 0) {
+		r = fl_nl_error(nl, r);
+		/* No clsact, no filters. */
+		return r == -EINVAL || r == -ENOENT ? 0 : r;
+	}
+	for (struct nl_object *o = nl_cache_get_first(cache); o && !found; o = nl_cache_get_next(o))
+		found = rtnl_cls_get_prio((struct rtnl_cls *)o) == prio;
+	nl_cache_free(cache);
+	return found;
+}
+
+int fl_tc_apply(struct fl_nl *nl, const struct fl_plan *p, const struct fl_obj *o,
+		bool *ret_created)
+{
+	fl_nl_reset(nl);
+	switch (o->kind) {
+	case FL_OBJ_LINK:
+		return link_apply(nl, o);
+	case FL_OBJ_QDISC:
+		return qdisc_apply(nl, p, o, ret_created);
+	case FL_OBJ_FILTER:
+		return filter_apply(nl, o);
+	default:
+		return -EINVAL;
+	}
+}
