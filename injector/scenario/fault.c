@@ -80,7 +80,7 @@ static const struct fl_fault_info faults[_FL_FAULT_MAX] = {
 		.name = "rate",
 		.summary = "cap the bandwidth (bits per second); packets queue, then drop",
 		.required = FL_P_RATE, .allowed = NETEM_PARAMS,
-		.default_direction = FL_DIR_EGRESS,
+		.default_direction = FL_DIR_EGRESS, .seeded = true,
 		.engines = { FL_ENGINE_NETEM, FL_ENGINE_TC, FL_ENGINE_USERSPACE },
 	},
 };

@@ -178,7 +178,7 @@ struct fl_step {
 	struct fl_pos pos;     /* the step's mapping */
 	struct fl_pos at_pos;  /* its `at` value */
 	struct fl_pos kind_pos; /* its fault/heal/end key */
-	struct fl_pos direction_pos, engine_pos;
+	struct fl_pos direction_pos, engine_pos, seed_pos, id_pos;
 };
 
 /* ---- flows (the harness drives these; see harness/) ---------------------- */

@@ -573,6 +573,7 @@ static void step_id(struct ctx *c, yaml_node_t *v, void *obj)
 	free(st->id);
 	st->id = xstrdup(c, scalar(v));
 	st->id_given = true;
+	st->id_pos = pos_of(v);
 }
 
 static void step_description(struct ctx *c, yaml_node_t *v, void *obj)
@@ -684,6 +685,7 @@ static void step_seed(struct ctx *c, yaml_node_t *v, void *obj)
 {
 	struct fl_step *st = obj;
 
+	st->seed_pos = pos_of(v);
 	st->has_seed = get_u64(c, v, "seed", UINT64_MAX, &st->seed);
 }
 
@@ -1349,8 +1351,13 @@ static void ex_errors_are(struct ctx *c, yaml_node_t *v, void *obj)
 {
 	struct fl_expect *e = obj;
 
-	if (for_each_item(c, v, "errors_are", "error shapes", ex_error_item, e))
-		e->metrics |= FL_M_ERRORS_ARE;
+	if (!for_each_item(c, v, "errors_are", "error shapes", ex_error_item, e))
+		return;
+	if (v->data.sequence.items.top == v->data.sequence.items.start) {
+		err(c, v, "'errors_are' is empty (expected at least one error shape, such as status:503)");
+		return;
+	}
+	e->metrics |= FL_M_ERRORS_ARE;
 }
 
 static void ex_fallback(struct ctx *c, yaml_node_t *v, void *obj)

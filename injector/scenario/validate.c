@@ -118,7 +118,7 @@ static void check_fault(struct fl_scenario *s, struct fl_step *st, struct fl_dia
 		    fl_engine_to_string(st->engine), fi->name, engines ? engines : "auto");
 	}
 	if (st->has_seed && !fi->seeded)
-		err(d, st->pos, "a %s fault is not random: 'seed' does not apply (expected no seed)",
+		err(d, st->seed_pos, "a %s fault is not random: 'seed' does not apply (expected no seed)",
 		    fi->name);
 	check_params(st, d);
 	if (st->engine == FL_ENGINE_NFTABLES && st->fault == FL_FAULT_LOSS &&
@@ -144,7 +144,7 @@ static void check_not_fault(const struct fl_step *st, struct fl_diag *d)
 		{ st->n_services > 0, "services", st->n_services ? st->services[0].pos : st->pos },
 		{ st->direction_pos.line > 0, "direction", st->direction_pos },
 		{ st->engine_pos.line > 0, "engine", st->engine_pos },
-		{ st->has_seed, "seed", st->pos },
+		{ st->has_seed, "seed", st->seed_pos },
 		{ st->scope != NULL, "scope", st->scope ? st->scope->pos : st->pos },
 	};
 
@@ -214,7 +214,8 @@ static void check_timeline(struct fl_scenario *s, struct fl_diag *d)
 
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->steps[j].id, st->id) == 0)
-				err(d, st->pos, "duplicate step id '%s' (expected unique ids)", st->id);
+				err(d, st->id_given ? st->id_pos : st->pos,
+				    "duplicate step id '%s' (expected unique ids)", st->id);
 		if (st->at_ns < prev) {
 			char a[FL_FMT_MAX], b[FL_FMT_MAX];
 			err(d, st->at_pos,
@@ -295,9 +296,15 @@ static void check_timeline(struct fl_scenario *s, struct fl_diag *d)
 		}
 	}
 	s->end_ns = prev;
-	for (size_t i = 0; i < s->n_steps; i++)
-		if (active[i])
-			s->steps[i].healed_at_ns = s->end_ns; /* end heals whatever is left */
+	for (size_t i = 0; i < s->n_steps; i++) {
+		if (!active[i])
+			continue;
+		s->steps[i].healed_at_ns = s->end_ns; /* end heals whatever is left */
+		if (s->steps[i].at_ns == s->end_ns)
+			err(d, s->steps[i].kind_pos,
+			    "fault '%s' starts when the timeline ends, so it would never act (expected a later heal or end step)",
+			    s->steps[i].id);
+	}
 	free(active);
 }
 

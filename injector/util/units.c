@@ -72,9 +72,10 @@ static int parse_scaled(const char *s, const struct unit *units, size_t n_units,
 
 	uint64_t v = 0;
 	for (const char *q = s; q < s + nint; q++) {
-		if (v > (UINT64_MAX - 9) / 10)
+		unsigned d = (unsigned)(*q - '0');
+		if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
 			return -ERANGE;
-		v = v * 10 + (uint64_t)(*q - '0');
+		v = v * 10 + d;
 	}
 	if (factor && v > UINT64_MAX / factor)
 		return -ERANGE;
@@ -84,8 +85,12 @@ static int parse_scaled(const char *s, const struct unit *units, size_t n_units,
 	uint64_t div = 1;
 	for (size_t i = 0; i < nfrac; i++) {
 		unsigned d = (unsigned)(frac[i] - '0');
-		if (div > UINT64_MAX / 10)
-			return d ? -ERANGE : 0;
+		if (div > UINT64_MAX / 10) {
+			/* Past 19 digits nothing is representable: only zeros may follow. */
+			if (d)
+				return -ERANGE;
+			continue;
+		}
 		div *= 10;
 		if (d == 0)
 			continue;
@@ -150,9 +155,10 @@ int fl_parse_u64(const char *s, uint64_t *ret)
 	for (const char *p = s; *p; p++) {
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
-		if (v > (UINT64_MAX - 9) / 10)
+		unsigned d = (unsigned)(*p - '0');
+		if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
 			return -ERANGE;
-		v = v * 10 + (uint64_t)(*p - '0');
+		v = v * 10 + d;
 	}
 	*ret = v;
 	return 0;

@@ -477,7 +477,7 @@ BAD_VALUES = [
     (("timeline", 2, "rate"), "1Mbit", "upper-case rate unit"),
     (("timeline", 2, "rate"), "1mbps", "unknown rate unit"),
     (("timeline", 2, "rate"), "100", "a rate without a unit"),
-    (("timeline", 2, "seed"), 1, "a seed on a rate fault"),
+    (("timeline", 3, "seed"), 1, "a seed on a reject fault"),
     (("timeline", 2, "scope", "exclude"), ["tcp:22"], "exclude in a step's scope"),
     (("timeline", 3, "delay"), "10ms", "a parameter a reject fault does not take"),
     (("timeline", 4, "services"), ["api"], "services on a heal step"),
