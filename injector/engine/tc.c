@@ -89,13 +89,26 @@ int fl_tc_netem_msg(const struct fl_step *st, int ifindex, uint32_t handle, uint
 	struct nlattr *opts;
 	int r = -ENOMEM;
 
-	msg = nlmsg_alloc_simple(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL);
+	/* Room for the distribution table (8 KiB) beyond libnl's default page. */
+	msg = nlmsg_alloc_size(4096 + sizeof(int16_t) * FL_DIST_SIZE);
 	if (!msg)
 		return -ENOMEM;
+	if (!nlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, RTM_NEWQDISC, 0, NLM_F_CREATE | NLM_F_EXCL))
+		goto fail;
 	if (nlmsg_append(msg, &tcm, sizeof(tcm), NLMSG_ALIGNTO) < 0 ||
 	    nla_put_string(msg, TCA_KIND, "netem") < 0)
 		goto fail;
 
+	/*
+	 * The legacy fields hold latency and jitter in psched ticks (64 ns); the
+	 * kernel prefers the 64-bit ns attributes below, but older readers
+	 * (libnl, old iproute2) only see these.
+	 */
+	if (p->set & FL_P_DELAY) {
+		uint64_t t = p->delay_ns >> 6, j = p->jitter_ns >> 6;
+		qopt.latency = t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+		qopt.jitter = j > UINT32_MAX ? UINT32_MAX : (uint32_t)j;
+	}
 	if (p->set & FL_P_LOSS)
 		qopt.loss = fl_tc_prob(p->loss_ppb);
 	if (p->set & FL_P_DUPLICATE)
