@@ -522,7 +522,7 @@ static int scan_reserved(struct fl_nl *nl, struct fl_nft *nft, const char *where
 	return r;
 }
 
-static int recover_in(int ns_fd, const char *where, struct fl_journal *j,
+static int recover_in(int ns_fd, const char *where, struct fl_journal *j, bool scan,
 		      void (*report)(const char *, void *), void *ud)
 {
 	_cleanup_(fl_nl_closep) struct fl_nl *nl = NULL;
@@ -537,11 +537,63 @@ static int recover_in(int ns_fd, const char *where, struct fl_journal *j,
 		return r;
 	if (j)
 		r = revert_roots(nl, nft, j, report, ud);
-	k = scan_reserved(nl, nft, where, report, ud);
-	if (r == 0)
-		r = k;
+	if (scan) {
+		k = scan_reserved(nl, nft, where, report, ud);
+		if (r == 0)
+			r = k;
+	}
 	k = fl_netns_leave(saved);
 	return r < 0 ? r : k;
+}
+
+/*
+ * One journal: enter its namespace and remove its live roots. *ret_ino is
+ * the namespace it covers (also when skipped), so the reserved-name scan
+ * leaves that namespace to its owner.
+ */
+static int recover_one(const char *path, bool scan, void (*report)(const char *, void *),
+		       void *userdata, uint64_t *ret_ino)
+{
+	struct fl_journal *j = NULL;
+	int fd, r;
+
+	r = fl_journal_load(path, &j);
+	if (r < 0) {
+		say(report, userdata, "%s: unreadable journal: %s", path, strerror(-r));
+		return r;
+	}
+	*ret_ino = j->ino;
+	if (j->pid != (int)getpid() && pid_alive(j->pid) && j->n_roots) {
+		say(report, userdata, "%s: run %d is still active; stop it first", path, j->pid);
+		fl_journal_free(j);
+		return -EBUSY;
+	}
+	fd = open_journal_ns(j);
+	if (fd < 0) {
+		say(report, userdata, "%s: namespace %s is gone, and its objects with it", path,
+		    j->netns ? j->netns : "?");
+		unlink(path);
+		fl_journal_free(j);
+		return 0;
+	}
+	j->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (j->n_roots)
+		say(report, userdata, "%s: %zu live object(s) of scenario '%s' (run %d) in netns %s", path,
+		    j->n_roots, j->scenario ? j->scenario : "?", j->pid, j->netns ? j->netns : "?");
+	r = recover_in(fd, j->netns ? j->netns : "?", j, scan, report, userdata);
+	close(fd);
+	if (j->n_roots == 0)
+		unlink(path);
+	fl_journal_free(j);
+	return r;
+}
+
+int fl_recover_journal(const char *path, void (*report)(const char *line, void *userdata),
+		       void *userdata)
+{
+	uint64_t ino;
+
+	return recover_one(path, false, report, userdata, &ino);
 }
 
 int fl_recover(const char *run_dir, void (*report)(const char *line, void *userdata),
@@ -557,48 +609,16 @@ int fl_recover(const char *run_dir, void (*report)(const char *line, void *userd
 	d = opendir(run_dir);
 	while (d && (de = readdir(d))) {
 		size_t len = strlen(de->d_name);
-		struct fl_journal *j = NULL;
-		int fd;
+		uint64_t ino = 0;
 
 		if (len < 9 || strcmp(de->d_name + len - 8, ".journal") != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", run_dir, de->d_name);
-		r = fl_journal_load(path, &j);
-		if (r < 0) {
-			say(report, userdata, "%s: unreadable journal: %s", path, strerror(-r));
-			if (!first)
-				first = r;
-			continue;
-		}
-		if (j->pid != (int)getpid() && pid_alive(j->pid) && j->n_roots) {
-			say(report, userdata, "%s: run %d is still active; stop it first", path, j->pid);
-			fl_journal_free(j);
-			if (!first)
-				first = -EBUSY;
-			continue;
-		}
-		fd = open_journal_ns(j);
-		if (fd < 0) {
-			say(report, userdata, "%s: namespace %s is gone, and its objects with it", path,
-			    j->netns ? j->netns : "?");
-			unlink(path);
-			fl_journal_free(j);
-			continue;
-		}
-		j->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-		if (j->n_roots)
-			say(report, userdata, "%s: %zu live object(s) of scenario '%s' (run %d) in netns %s",
-			    path, j->n_roots, j->scenario ? j->scenario : "?", j->pid,
-			    j->netns ? j->netns : "?");
-		r = recover_in(fd, j->netns ? j->netns : "?", j, report, userdata);
+		r = recover_one(path, true, report, userdata, &ino);
 		if (r < 0 && !first)
 			first = r;
-		if (n_done < ELEMENTSOF(done))
-			done[n_done++] = j->ino;
-		close(fd);
-		if (j->n_roots == 0)
-			unlink(path);
-		fl_journal_free(j);
+		if (ino && n_done < ELEMENTSOF(done))
+			done[n_done++] = ino;
 	}
 	if (d)
 		closedir(d);
@@ -630,7 +650,7 @@ int fl_recover(const char *run_dir, void (*report)(const char *line, void *userd
 			for (size_t k = 0; k < n_done; k++)
 				seen |= done[k] == ino;
 		if (!seen) {
-			r = recover_in(fd, places[i].name, NULL, report, userdata);
+			r = recover_in(fd, places[i].name, NULL, true, report, userdata);
 			if (r < 0 && !first)
 				first = r;
 			if (n_done < ELEMENTSOF(done) && fl_netns_inode(fd, &ino) == 0)

@@ -54,4 +54,11 @@ const struct fl_journal *fl_engine_journal(const struct fl_engine_ns *e);
 int fl_recover(const char *run_dir, void (*report)(const char *line, void *userdata),
 	       void *userdata);
 
+/*
+ * The guardian's recovery: only the live roots of one journal file, in its
+ * namespace; no scan of other namespaces. Same contract as fl_recover().
+ */
+int fl_recover_journal(const char *path, void (*report)(const char *line, void *userdata),
+		       void *userdata);
+
 #endif

@@ -176,7 +176,8 @@ int fl_endpoint_parse(const char *text, struct fl_endpoint *ret, const char **re
 		if (colon)
 			ports = colon + 1;
 	}
-	if (!host && !ports)
+	/* Every branch but the port-only one copies the host: a NULL here is out of memory. */
+	if (!host && ports != rest)
 		return -ENOMEM;
 
 	if (ports) {

@@ -1665,6 +1665,8 @@ int fl_scenario_parse(const char *file, const char *buf, size_t len,
 		return -ENOMEM;
 	s->timescale_micro = 1000000;
 	s->file = file ? strdup(file) : NULL;
+	if (file && !s->file)
+		return -ENOMEM;
 	c.s = s;
 
 	r = load_document(&c, buf, len);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include "unit.h"
+#include "alloc-fail.h"
 #include "scenario/endpoint.h"
 
 /* Parses text, which must succeed, into *e (freed by the caller with fl_endpoint_done). */
@@ -82,7 +83,7 @@ static void parse_fails(const char *text, const char *why_expected)
 	assert_memory_equal(&e, &before, sizeof(e));
 }
 
-/* ---- the grammar ------------------------------------------------------------------ */
+/* ---- the grammar --------------------------------------------------------- */
 
 static void test_ipv4(void **state)
 {
@@ -225,6 +226,11 @@ static void test_ipv6(void **state)
 	expect_v6(&e, "::", 0);
 	fl_endpoint_done(&e);
 
+	parse_ok("tcp:[fd77::/64]:443", &e);
+	expect_v6(&e, "fd77::", 64);
+	expect_ports(&e, IPPROTO_TCP, 443, 443);
+	fl_endpoint_done(&e);
+
 	parse_ok("[fd77::20]:1000-2000", &e);
 	expect_ports(&e, 0, 1000, 2000);
 	fl_endpoint_done(&e);
@@ -244,6 +250,11 @@ static void test_port_only(void **state)
 	assert_int_equal(e.family, AF_UNSPEC);
 	assert_null(e.hostname);
 	expect_ports(&e, IPPROTO_UDP, 5000, 5010);
+	fl_endpoint_done(&e);
+
+	parse_ok("8000-8100", &e);
+	assert_int_equal(e.family, AF_UNSPEC);
+	expect_ports(&e, 0, 8000, 8100);
 	fl_endpoint_done(&e);
 
 	parse_ok("443", &e);
@@ -288,9 +299,9 @@ static void test_hostnames(void **state)
 static void test_rejections(void **state)
 {
 	/* ports */
-	parse_fails("10.77.0.20:99999", "bad port");
-	parse_fails("10.77.0.20:65536", "bad port");
-	parse_fails("10.77.0.20:0", "bad port");
+	parse_fails("10.77.0.20:99999", "port outside 1 to 65535");
+	parse_fails("10.77.0.20:65536", "port outside 1 to 65535");
+	parse_fails("10.77.0.20:0", "port outside 1 to 65535");
 	parse_fails("10.77.0.20:", "bad port");
 	parse_fails("10.77.0.20:80-", "bad port");
 	parse_fails("10.77.0.20:-80", "bad port");
@@ -301,7 +312,9 @@ static void test_rejections(void **state)
 	parse_fails("[fd77::20]:", "bad port");
 	parse_fails("[fd77::20]:http", "bad port");
 	parse_fails("1234567", "bad port");
-	parse_fails("0", "bad port");
+	parse_fails("0", "port outside 1 to 65535");
+	parse_fails("10.0.0.1:80-70000", "port outside 1 to 65535");
+	parse_fails("udp:0-10", "port outside 1 to 65535");
 	parse_fails("tcp:80-", "bad port");
 	parse_fails("tcp:foo", "bad port");
 	parse_fails("udp:localhost", "bad port");
@@ -389,7 +402,7 @@ static void test_copy_and_done(void **state)
 	fl_endpoint_done(&b);
 }
 
-/* ---- canonical text ------------------------------------------------------------------ */
+/* ---- canonical text ------------------------------------------------------ */
 
 static bool same_endpoint(const struct fl_endpoint *a, const struct fl_endpoint *b)
 {
@@ -409,6 +422,7 @@ static void test_to_string(void **state)
 {
 	static const struct {
 		const char *in, *out;
+		/* clang-format off */
 	} cases[] = {
 		{ "10.77.0.20:8443", "10.77.0.20/32:8443" },
 		{ "tcp:10.77.0.20:8443", "tcp:10.77.0.20/32:8443" },
@@ -428,6 +442,7 @@ static void test_to_string(void **state)
 		{ "localhost", "localhost" },
 		{ "10.0.0.1:080", "10.0.0.1/32:80" },
 	};
+	/* clang-format on */
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		struct fl_endpoint e, again;
@@ -449,7 +464,7 @@ static void test_to_string(void **state)
 	}
 }
 
-/* ---- overlaps ---------------------------------------------------------------------------- */
+/* ---- overlaps ------------------------------------------------------------ */
 
 static void check_overlap(const char *a_text, const char *b_text, bool addr, bool full)
 {
@@ -464,7 +479,8 @@ static void check_overlap(const char *a_text, const char *b_text, bool addr, boo
 		bool got_full = fl_endpoint_overlaps(x, y);
 
 		if (got_addr != addr || got_full != full) {
-			print_error("\"%s\" vs \"%s\": addr_overlaps %d, overlaps %d; expected %d, %d\n",
+			print_error("\"%s\" vs \"%s\": addr_overlaps %d, overlaps %d; expected %d, "
+				    "%d\n",
 				    swap ? b_text : a_text, swap ? a_text : b_text, got_addr,
 				    got_full, addr, full);
 			fail();
@@ -526,6 +542,112 @@ static void test_overlaps(void **state)
 	check_overlap("tcp:[fd77::20]:80", "tcp:10.0.0.2:80", false, false);
 }
 
+/* ---- allocation failures ------------------------------------------------- */
+
+static const char *const oom_inputs[] = {
+	"10.77.0.20:8443", "tcp:[fd77::20]:8443", "db.example.com:5432", "tcp:22",
+	"localhost",	   "fd77::/64",		  "10.0.0.0/8",
+};
+
+/*
+ * Fails each allocation of fl_endpoint_parse() in turn: the result is
+ * -ENOMEM with *ret untouched, or success (strict: exactly the normal
+ * endpoint). Nothing leaks (the valgrind run checks that).
+ */
+static void oom_sweep(bool strict)
+{
+	unsigned failures = 0;
+
+	for (size_t i = 0; i < ELEMENTSOF(oom_inputs); i++) {
+		struct fl_endpoint want;
+
+		parse_ok(oom_inputs[i], &want);
+		for (long n = 0;; n++) {
+			struct fl_endpoint e, before;
+			bool failed;
+			int r;
+
+			memset(&e, 0x5a, sizeof(e));
+			before = e;
+			fl_alloc_fail_at(n);
+			r = fl_endpoint_parse(oom_inputs[i], &e, NULL);
+			failed = fl_alloc_failed();
+			fl_alloc_fail_at(-1);
+			if (!failed) {
+				assert_int_equal(r, 0);
+				fl_endpoint_done(&e);
+				break;
+			}
+			if (r == 0) {
+				if (strict && !same_endpoint(&e, &want)) {
+					char *got = fl_endpoint_to_string(&e);
+					print_error(
+						"\"%s\": allocation %ld failed, parsed as \"%s\"\n",
+						oom_inputs[i], n, got);
+					free(got);
+					failures++;
+				}
+				fl_endpoint_done(&e);
+				continue;
+			}
+			if (r != -ENOMEM) {
+				print_error("\"%s\": allocation %ld failed, returned %d\n",
+					    oom_inputs[i], n, r);
+				failures++;
+			}
+			if (memcmp(&e, &before, sizeof(e)) != 0) {
+				print_error("\"%s\": allocation %ld failed, *ret was written\n",
+					    oom_inputs[i], n);
+				failures++;
+			}
+		}
+		fl_endpoint_done(&want);
+	}
+	assert_int_equal(failures, 0);
+}
+
+static void test_oom_parse(void **state)
+{
+	oom_sweep(false);
+}
+
+static void test_oom_copy_and_to_string(void **state)
+{
+	struct fl_endpoint a, b;
+	char *t;
+
+	parse_ok("tcp:db.example.com:5432", &a);
+	for (long n = 0; n < 2; n++) {
+		memset(&b, 0x5a, sizeof(b));
+		fl_alloc_fail_at(n);
+		assert_int_equal(fl_endpoint_copy(&a, &b), -ENOMEM);
+		assert_true(fl_alloc_failed());
+		fl_alloc_fail_at(-1);
+		/* *ret untouched */
+		for (size_t k = 0; k < sizeof(b); k++)
+			assert_int_equal(((unsigned char *)&b)[k], 0x5a);
+	}
+	fl_alloc_fail_at(0);
+	t = fl_endpoint_to_string(&a);
+	assert_true(fl_alloc_failed());
+	fl_alloc_fail_at(-1);
+	assert_null(t);
+	fl_endpoint_done(&a);
+}
+
+/* ---- known bugs (see the report; run with --known-bugs) ------------------ */
+
+/*
+ * BUG (endpoint.c, fl_endpoint_parse): when strndup() of the address part
+ * fails and a port follows, `if (!host && !ports) return -ENOMEM;` does not
+ * fire, and "10.77.0.20:8443" parses as "any address, port 8443": an
+ * allocation failure silently widens the endpoint to every host.
+ */
+static void bug_oom_widens_endpoint(void **state)
+{
+	oom_sweep(true);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct CMUnitTest tests[] = {
@@ -540,7 +662,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_copy_and_done),
 		cmocka_unit_test(test_to_string),
 		cmocka_unit_test(test_overlaps),
+		cmocka_unit_test(test_oom_parse),
+		cmocka_unit_test(test_oom_copy_and_to_string),
+		/* Former known bugs, fixed: now regressions. */
+		cmocka_unit_test(bug_oom_widens_endpoint),
 	};
-
+	
 	return fl_unit_run(argc, argv, "unit/endpoint", tests, ELEMENTSOF(tests), NULL, 0);
 }

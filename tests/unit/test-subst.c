@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "unit.h"
+#include "alloc-fail.h"
 #include "scenario/subst.h"
 
 struct fake_env {
@@ -12,6 +13,7 @@ struct fake_env {
 	char last[64]; /* the name last looked up */
 };
 
+/* clang-format off */
 static const char *const default_vars[] = {
 	"HOST",  "10.0.0.1",
 	"PORT",  "8443",
@@ -21,6 +23,7 @@ static const char *const default_vars[] = {
 	"DOLLAR", "$$",
 	NULL,
 };
+/* clang-format on */
 
 static const char *fake_lookup(const char *name, void *userdata)
 {
@@ -37,7 +40,7 @@ static const char *fake_lookup(const char *name, void *userdata)
 
 static void subst_ok(const char *in, const char *want)
 {
-	struct fake_env env = { .vars = default_vars };
+	struct fake_env env = {.vars = default_vars};
 	char *out = NULL, *name = (char *)"untouched";
 	const char *problem = "untouched";
 	size_t off = 4242;
@@ -59,7 +62,7 @@ static void subst_ok(const char *in, const char *want)
 
 static void subst_invalid(const char *in, const char *want_problem, size_t want_off)
 {
-	struct fake_env env = { .vars = default_vars };
+	struct fake_env env = {.vars = default_vars};
 	char *out = (char *)"untouched", *name = (char *)"untouched";
 	const char *problem = NULL;
 	size_t off = 4242;
@@ -83,7 +86,7 @@ static void subst_invalid(const char *in, const char *want_problem, size_t want_
 
 static void subst_unset(const char *in, const char *want_name, size_t want_off)
 {
-	struct fake_env env = { .vars = default_vars };
+	struct fake_env env = {.vars = default_vars};
 	char *out = (char *)"untouched", *name = NULL;
 	const char *problem = "untouched";
 	size_t off = 4242;
@@ -183,7 +186,7 @@ static void test_unset(void **state)
 
 static void test_lookup_calls(void **state)
 {
-	struct fake_env env = { .vars = default_vars };
+	struct fake_env env = {.vars = default_vars};
 	char *out = NULL, *name = NULL;
 	const char *problem = NULL;
 	size_t off = 0;
@@ -206,8 +209,8 @@ static void test_lookup_calls(void **state)
 	free(out);
 
 	env.calls = 0;
-	assert_int_equal(
-		fl_subst("no refs $$ $x", fake_lookup, &env, &out, &name, &problem, &off), 0);
+	assert_int_equal(fl_subst("no refs $$ $x", fake_lookup, &env, &out, &name, &problem, &off),
+			 0);
 	assert_int_equal(env.calls, 0);
 	free(out);
 }
@@ -215,8 +218,8 @@ static void test_lookup_calls(void **state)
 /* The real environment is never consulted: only the lookup function is. */
 static void test_not_the_environment(void **state)
 {
-	static const char *const none[] = { NULL };
-	struct fake_env env = { .vars = none };
+	static const char *const none[] = {NULL};
+	struct fake_env env = {.vars = none};
 	char *out = NULL, *name = NULL;
 	const char *problem = NULL;
 	size_t off = 0;
@@ -241,8 +244,8 @@ static void test_not_the_environment(void **state)
 static void test_long(void **state)
 {
 	static char big[5000];
-	const char *vars[] = { "BIG", big, NULL };
-	struct fake_env env = { .vars = vars };
+	const char *vars[] = {"BIG", big, NULL};
+	struct fake_env env = {.vars = vars};
 	char *out = NULL, *name = NULL;
 	const char *problem = NULL;
 	size_t off = 0;
@@ -261,18 +264,59 @@ static void test_long(void **state)
 	free(out);
 }
 
+/* Each allocation failing in turn: -ENOMEM, and every output untouched. */
+static void test_oom(void **state)
+{
+	static const char *const inputs[] = {"plain", "", "a${HOST}b${UNSET:-c}$$", "${NOPE}"};
+
+	for (size_t i = 0; i < ELEMENTSOF(inputs); i++) {
+		long n;
+
+		for (n = 0;; n++) {
+			struct fake_env env = {.vars = default_vars};
+			char *out = (char *)"untouched", *name = (char *)"untouched";
+			const char *problem = "untouched";
+			size_t off = 4242;
+			bool failed;
+			int r;
+
+			fl_alloc_fail_at(n);
+			r = fl_subst(inputs[i], fake_lookup, &env, &out, &name, &problem, &off);
+			failed = fl_alloc_failed();
+			fl_alloc_fail_at(-1);
+			if (!failed) {
+				assert_true(r == 0 || r == -ENOENT);
+				if (r == 0)
+					free(out);
+				else
+					free(name);
+				break;
+			}
+			if (r == -ENOENT) {
+				/* the unset variable is the error that applies; a lost buffer is
+				 * moot */
+				assert_str(name, "NOPE");
+				free(name);
+				continue;
+			}
+			assert_int_equal(r, -ENOMEM);
+			assert_str(out, "untouched");
+			assert_str(name, "untouched");
+			assert_str(problem, "untouched");
+			assert_int_equal(off, 4242);
+		}
+		assert_true(n >= 1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_plain),
-		cmocka_unit_test(test_variables),
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_dollars),
-		cmocka_unit_test(test_invalid),
-		cmocka_unit_test(test_unset),
-		cmocka_unit_test(test_lookup_calls),
-		cmocka_unit_test(test_not_the_environment),
-		cmocka_unit_test(test_long),
+		cmocka_unit_test(test_plain),	     cmocka_unit_test(test_variables),
+		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_dollars),
+		cmocka_unit_test(test_invalid),	     cmocka_unit_test(test_unset),
+		cmocka_unit_test(test_lookup_calls), cmocka_unit_test(test_not_the_environment),
+		cmocka_unit_test(test_long),	     cmocka_unit_test(test_oom),
 	};
 
 	return fl_unit_run(argc, argv, "unit/subst", tests, ELEMENTSOF(tests), NULL, 0);
