@@ -60,6 +60,7 @@ int fl_cmd_validate(int argc, char **argv);
 int fl_cmd_plan(int argc, char **argv);
 int fl_cmd_help(int argc, char **argv);
 int fl_cmd_status(int argc, char **argv);
+int fl_cmd_run(int argc, char **argv);
 int fl_cmd_recover(int argc, char **argv);
 
 struct fl_scenario;

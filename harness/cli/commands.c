@@ -34,6 +34,21 @@ const struct fl_cli_command fl_cli_commands[] = {
 		.run = fl_cmd_plan,
 	},
 	{
+		.name = "run",
+		.args = "FILE",
+		.summary = "run the timeline: apply each step at its time, then revert everything",
+		.description =
+			"Validates the scenario, takes the namespace's lock, probes the kernel and plans, "
+			"all before any change. Then applies each step at its real time (scenario time "
+			"divided by the timescale) on a monotonic clock, journal first. Whatever ends "
+			"the run (the end, SIGINT/SIGTERM/SIGHUP, a step that fails, the hard cap), "
+			"everything is reverted; if this process dies, its guardian reverts within a "
+			"second. Prints one line per step with real and scenario time (and a live status "
+			"line on a terminal). Exits 0 when the run completed, 3 when a step could not be "
+			"applied or the cap passed, 128+N when stopped by signal N.",
+		.run = fl_cmd_run,
+	},
+	{
 		.name = "status",
 		.args = "",
 		.summary = "list what faultline has in the kernel now, per namespace",

@@ -17,6 +17,16 @@ const struct fl_cli_option fl_cli_options[] = {
 	  "(a stock distribution kernel), 'no-netem' (netem missing), or a comma-separated list "
 	  "of netem, ifb, clsact, u32, mirred, tbf, nftables, netdev-egress, nfqueue. Makes "
 	  "plans reproducible across machines." },
+	{ "run", "timescale", 0, "N",
+	  "Replay speed, overriding the scenario's: 3600 runs one scenario hour per real second." },
+	{ "run", "dry-run", 0, NULL,
+	  "Keep the timeline and print what would happen when, but change nothing in the kernel." },
+	{ "run", "max-duration", 0, "DURATION",
+	  "Hard cap: after this much real time everything is reverted, whatever else happens "
+	  "(default: the scenario's real end plus 60s)." },
+	{ "run", "events", 0, "FILE",
+	  "Write one JSON object per event (start, each step with its times, end) to FILE." },
+	{ "run", "run-dir", 0, "DIR", "Where journals and locks live (default /run/faultline)." },
 	{ "validate", "quiet", 'q', NULL, "Print nothing for valid files; errors still go to stderr." },
 	{ "help", "man", 0, NULL, "Write the faultline(1) man page (roff) to standard output." },
 	{ "status", "json", 0, NULL, "Print the status as one JSON document." },
@@ -31,8 +41,8 @@ int fl_cli_parse_options(const char *command, int argc, char **argv,
 {
 	struct option longopts[32];
 	const struct fl_cli_option *map[32];
-	char shortopts[64] = "+";
-	size_t n = 0, ns = 1;
+	char shortopts[64] = "";
+	size_t n = 0, ns = 0;
 
 	for (const struct fl_cli_option *o = fl_cli_options; o->name && n < 31; o++) {
 		if (o->command && strcmp(o->command, command) != 0)

@@ -16,6 +16,8 @@
 
 struct fl_engine_ns {
 	int ns_fd;
+	int lock_fd;
+	char *run_dir;
 	uint64_t ino;
 	struct fl_nl *nl;
 	struct fl_nft *nft;
@@ -75,6 +77,10 @@ int fl_engine_open(const struct fl_scope *sc, const char *run_dir, const char *s
 
 	if (!e)
 		return -ENOMEM;
+	e->lock_fd = -1;
+	e->run_dir = strdup(run_dir);
+	if (!e->run_dir)
+		return -ENOMEM;
 	e->ns_fd = fl_netns_open(sc);
 	if (e->ns_fd < 0)
 		return e->ns_fd;
@@ -84,6 +90,10 @@ int fl_engine_open(const struct fl_scope *sc, const char *run_dir, const char *s
 	r = open_in_ns(e->ns_fd, &e->nl, &e->nft);
 	if (r < 0)
 		return r;
+	/* One run per namespace: the lock first, then the journal it protects. */
+	e->lock_fd = fl_journal_lock(run_dir, e->ino, ret_holder);
+	if (e->lock_fd < 0)
+		return e->lock_fd;
 	ref = fl_journal_netns_ref(sc);
 	if (!ref)
 		return -ENOMEM;
@@ -99,10 +109,14 @@ void fl_engine_close(struct fl_engine_ns *e)
 	if (!e)
 		return;
 	fl_journal_close(e->j);
+	e->j = NULL;
 	fl_nft_close(e->nft);
 	fl_nl_close(e->nl);
 	if (e->ns_fd >= 0)
 		close(e->ns_fd);
+	/* The journal first: the lock guards it, and goes last. */
+	fl_journal_unlock(e->run_dir, e->ino, e->lock_fd);
+	free(e->run_dir);
 	free(e->error);
 	free(e);
 }
@@ -611,6 +625,22 @@ int fl_recover(const char *run_dir, void (*report)(const char *line, void *userd
 		size_t len = strlen(de->d_name);
 		uint64_t ino = 0;
 
+		if (len > 9 && strcmp(de->d_name + len - 9, ".guardian") == 0) {
+			/* What a guardian did after a run died: tell, then tidy. */
+			char line[512];
+			FILE *f;
+			snprintf(path, sizeof(path), "%s/%s", run_dir, de->d_name);
+			f = fopen(path, "re");
+			say(report, userdata, "%s: a guardian cleaned up after a run that died:", path);
+			while (f && fgets(line, sizeof(line), f)) {
+				line[strcspn(line, "\n")] = '\0';
+				say(report, userdata, "  %s", line);
+			}
+			if (f)
+				fclose(f);
+			unlink(path);
+			continue;
+		}
 		if (len < 9 || strcmp(de->d_name + len - 8, ".journal") != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", run_dir, de->d_name);

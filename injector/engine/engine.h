@@ -22,7 +22,9 @@ struct fl_engine_ns;
 
 /*
  * Opens the engine for scope sc, creating its journal under run_dir.
- * -EBUSY: the namespace has leftovers of another run (*ret_holder: its pid);
+ * -EBUSY: another run holds the namespace (*ret_holder: its pid);
+ * -EUCLEAN: the namespace has leftovers of a run that died (*ret_holder: its
+ * pid): `faultline recover` first;
  * -ENOENT: no such namespace; -EPERM: not privileged.
  */
 int fl_engine_open(const struct fl_scope *sc, const char *run_dir, const char *scenario_name,

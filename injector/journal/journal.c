@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "journal/journal.h"
@@ -204,6 +205,61 @@ static int append_sync(struct fl_journal *j, const char *text)
 	return r;
 }
 
+static void lock_path(char *buf, size_t n, const char *dir, uint64_t ino)
+{
+	snprintf(buf, n, "%s/net-%" PRIu64 ".lock", dir, ino);
+}
+
+int fl_journal_lock(const char *dir, uint64_t ino, int *ret_holder)
+{
+	char path[4096], pid[32];
+	struct stat a, b;
+	int fd, r;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	lock_path(path, sizeof(path), dir, ino);
+	for (;;) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+			if (ret_holder) {
+				ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+				pid[n > 0 ? n : 0] = '\0';
+				*ret_holder = atoi(pid);
+			}
+			close(fd);
+			return r;
+		}
+		/* The holder unlinks the file as it lets go: make sure ours is still the one. */
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev)
+			break;
+		close(fd);
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+void fl_journal_unlock(const char *dir, uint64_t ino, int fd)
+{
+	char path[4096];
+
+	if (fd < 0)
+		return;
+	lock_path(path, sizeof(path), dir, ino);
+	unlink(path); /* while still holding it: see fl_journal_lock */
+	close(fd);
+	(void)rmdir(dir); /* only if nothing else is there */
+}
+
 int fl_journal_create(const char *dir, uint64_t ino, const char *netns_ref, const char *scenario,
 		      struct fl_journal **ret, int *ret_holder)
 {
@@ -225,7 +281,7 @@ int fl_journal_create(const char *dir, uint64_t ino, const char *netns_ref, cons
 		fl_journal_free(old);
 		if (live) {
 			free(path);
-			return -EBUSY;
+			return -EUCLEAN;
 		}
 	}
 

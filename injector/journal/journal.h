@@ -68,12 +68,23 @@ struct fl_journal {
 char *fl_journal_netns_ref(const struct fl_scope *sc);
 
 /*
- * Opens the journal of namespace ino for a new run. -EBUSY with *ret_holder
- * set if a journal with live roots exists (a crashed run: recover first),
- * -errno otherwise.
+ * Opens the journal of namespace ino for a new run. -EUCLEAN with
+ * *ret_holder set if a journal with live roots exists (a crashed run:
+ * recover first), -errno otherwise. The caller holds the namespace lock
+ * (fl_journal_lock), so no live run can own that journal.
  */
 int fl_journal_create(const char *dir, uint64_t ino, const char *netns_ref, const char *scenario,
 		      struct fl_journal **ret, int *ret_holder);
+/*
+ * Takes the lock of namespace ino (FL_RUN_DIR/net-<ino>.lock, flock, with
+ * our pid inside). Returns the lock fd (keep it open while running; a
+ * forked guardian shares it), or -EBUSY with *ret_holder = the pid that
+ * holds it, or -errno.
+ */
+int fl_journal_lock(const char *dir, uint64_t ino, int *ret_holder);
+/* Removes the lock file and lets go of the lock. fd < 0 is a no-op. */
+void fl_journal_unlock(const char *dir, uint64_t ino, int fd);
+
 /* Reads a journal file (for status and recover). */
 int fl_journal_load(const char *path, struct fl_journal **ret);
 void fl_journal_free(struct fl_journal *j);

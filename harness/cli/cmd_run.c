@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * faultline run FILE: the timeline, for real. Whatever happens (the end, a
+ * signal, a failed step, the hard cap, a crash), the namespace ends as it
+ * began: the run reverts, and if it cannot, its guardian does.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include "cli.h"
+#include "engine/engine.h"
+#include "engine/probe.h"
+#include "journal/guardian.h"
+#include "plan/plan.h"
+#include "runner/runner.h"
+#include "scenario/fault.h"
+#include "scenario/model.h"
+#include "util/strbuf.h"
+
+/* The hard cap's default: the scenario's real end plus this. */
+#define FL_RUN_MARGIN_NS (60 * FL_NSEC_PER_SEC)
+#define FL_TICK_NS (100 * FL_NSEC_PER_MSEC)
+
+struct run_opts {
+	const char *timescale;
+	const char *max_duration;
+	const char *events;
+	const char *run_dir;
+	bool dry_run;
+};
+
+struct run_state {
+	const struct fl_plan *p;
+	bool tty;
+	bool status_shown;
+	bool *active; /* per scenario step: a fault in force */
+	FILE *events;
+	uint64_t start_ns;
+};
+
+static int on_option(const char *name, const char *arg, void *userdata)
+{
+	struct run_opts *o = userdata;
+
+	if (strcmp(name, "timescale") == 0)
+		o->timescale = arg;
+	else if (strcmp(name, "max-duration") == 0)
+		o->max_duration = arg;
+	else if (strcmp(name, "events") == 0)
+		o->events = arg;
+	else if (strcmp(name, "run-dir") == 0)
+		o->run_dir = arg;
+	else if (strcmp(name, "dry-run") == 0)
+		o->dry_run = true;
+	return 0;
+}
+
+static void clear_status(struct run_state *rs)
+{
+	if (rs->tty && rs->status_shown) {
+		fputs("\r\033[K", stdout);
+		rs->status_shown = false;
+	}
+}
+
+/* One line of JSON per event, with the wall-clock offset from the start. */
+static void event_json(struct run_state *rs, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void event_json(struct run_state *rs, const char *event, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!rs->events)
+		return;
+	fprintf(rs->events, "{\"event\":\"%s\",\"t_ns\":%llu", event,
+		(unsigned long long)(fl_now_ns() - rs->start_ns));
+	if (fmt && *fmt) {
+		fputc(',', rs->events);
+		va_start(ap, fmt);
+		vfprintf(rs->events, fmt, ap);
+		va_end(ap);
+	}
+	fputs("}\n", rs->events);
+	fflush(rs->events);
+}
+
+static void describe_step(struct fl_strbuf *sb, const struct fl_plan *p, size_t i)
+{
+	const struct fl_step *st = &p->scenario->steps[p->steps[i].step];
+
+	switch (st->kind) {
+	case FL_STEP_FAULT:
+		fl_strbuf_appendf(sb, "%s: %s on", st->id, fl_fault_kind_to_string(st->fault));
+		for (size_t k = 0; k < st->n_services; k++)
+			fl_strbuf_appendf(sb, "%s%s", k ? ", " : " ", st->services[k].name);
+		fl_strbuf_appendf(sb, " (%s, %s)", fl_direction_to_string(st->direction),
+				  fl_engine_to_string(p->faults[p->steps[i].step].engine));
+		break;
+	case FL_STEP_HEAL:
+		fl_strbuf_appendf(sb, "%s: heal", st->id);
+		if (st->heal_all)
+			fl_strbuf_append(sb, " all");
+		for (size_t k = 0; k < st->n_heals; k++)
+			fl_strbuf_appendf(sb, "%s%s", k ? ", " : " ", st->heals[k].name);
+		break;
+	case FL_STEP_END:
+		fl_strbuf_appendf(sb, "%s: end", st->id);
+		break;
+	}
+}
+
+static void on_event(const struct fl_run_event *ev, void *userdata)
+{
+	struct run_state *rs = userdata;
+	const struct fl_plan *p = rs->p;
+	const struct fl_scenario *s = p->scenario;
+	char a[FL_FMT_MAX], b[FL_FMT_MAX];
+
+	if (ev->kind == FL_EV_TICK) {
+		if (!rs->tty)
+			return;
+		struct fl_strbuf sb = { 0 };
+		double el = (double)ev->elapsed_ns / 1e9;
+		double end = (double)fl_scenario_real_ns(s, s->end_ns) / 1e9;
+		fl_strbuf_appendf(&sb, "\r\033[K  %.1fs / %.1fs  active:", el, end);
+		bool any = false;
+		for (size_t k = 0; k < s->n_steps; k++)
+			if (rs->active[k]) {
+				fl_strbuf_appendf(&sb, " %s", s->steps[k].id);
+				any = true;
+			}
+		if (!any)
+			fl_strbuf_append(&sb, " none");
+		if (ev->step < p->n_steps) {
+			double in = (double)p->steps[ev->step].real_ns / 1e9 - el;
+			fl_strbuf_appendf(&sb, "  next: %s in %.1fs", s->steps[p->steps[ev->step].step].id,
+					  in > 0 ? in : 0);
+		}
+		_cleanup_free_ char *line = fl_strbuf_steal(&sb);
+		if (line) {
+			fputs(line, stdout);
+			fflush(stdout);
+			rs->status_shown = true;
+		}
+		return;
+	}
+
+	const struct fl_step *st = &s->steps[p->steps[ev->step].step];
+	struct fl_strbuf sb = { 0 };
+	describe_step(&sb, p, ev->step);
+	_cleanup_free_ char *what = fl_strbuf_steal(&sb);
+	long long late_us = ((long long)ev->started_ns - (long long)ev->scheduled_ns) / 1000;
+
+	clear_status(rs);
+	printf("[real %8.3fs | scenario %s] %s %s in %.1f ms (%+lld us from schedule)\n",
+	       (double)ev->started_ns / 1e9, fl_format_duration(st->at_ns, a), what ? what : "?",
+	       ev->error < 0 ? "FAILED" : "applied", (double)ev->apply_ns / 1e6, late_us);
+	if (ev->error < 0)
+		fprintf(stderr, "faultline run: error: %s\n", ev->message ? ev->message : strerror(-ev->error));
+	fflush(stdout);
+
+	if (ev->error == 0) {
+		if (st->kind == FL_STEP_FAULT)
+			rs->active[p->steps[ev->step].step] = true;
+		for (size_t k = 0; k < s->n_steps; k++)
+			if (rs->active[k] && (st->kind == FL_STEP_END || st->heal_all))
+				rs->active[k] = false;
+		for (size_t h = 0; h < st->n_heals; h++)
+			rs->active[st->heals[h].index] = false;
+	}
+	if (rs->events) {
+		struct fl_strbuf js = { 0 };
+		fl_strbuf_append(&js, "\"id\":");
+		fl_strbuf_append_json(&js, st->id);
+		fl_strbuf_appendf(&js, ",\"scenario_ns\":%llu,\"scheduled_ns\":%llu,\"started_ns\":%llu,\"apply_ns\":%llu,\"ok\":%s",
+				  (unsigned long long)st->at_ns, (unsigned long long)ev->scheduled_ns,
+				  (unsigned long long)ev->started_ns, (unsigned long long)ev->apply_ns,
+				  ev->error < 0 ? "false" : "true");
+		if (ev->error < 0) {
+			fl_strbuf_append(&js, ",\"error\":");
+			fl_strbuf_append_json(&js, ev->message ? ev->message : strerror(-ev->error));
+		}
+		_cleanup_free_ char *body = fl_strbuf_steal(&js);
+		event_json(rs, "step", "%s", body ? body : "");
+	}
+	(void)b;
+}
+
+static int open_error(int r, int holder, const struct fl_scenario *s)
+{
+	const char *ns = s->scope.netns ? s->scope.netns : "this namespace";
+
+	switch (r) {
+	case -EBUSY:
+		fprintf(stderr, "faultline run: error: netns %s is in use by another faultline run (pid %d) (expected one run per namespace)\n",
+			ns, holder);
+		return FL_EXIT_SYSTEM;
+	case -EUCLEAN:
+		fprintf(stderr, "faultline run: error: netns %s still holds faults of a run that died (pid %d) (expected a clean namespace: run 'faultline recover' first)\n",
+			ns, holder);
+		return FL_EXIT_SYSTEM;
+	case -ENOENT:
+		fprintf(stderr, "%s: error: netns %s does not exist (expected an existing namespace)\n",
+			s->file, ns);
+		return FL_EXIT_SYSTEM;
+	case -EPERM:
+	case -EACCES:
+		fprintf(stderr, "faultline run: error: %s (expected root, or CAP_NET_ADMIN and CAP_SYS_ADMIN; try --dry-run)\n",
+			strerror(-r));
+		return FL_EXIT_SYSTEM;
+	default:
+		fprintf(stderr, "faultline run: error: cannot prepare netns %s: %s\n", ns, strerror(-r));
+		return FL_EXIT_SYSTEM;
+	}
+}
+
+int fl_cmd_run(int argc, char **argv)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s = NULL;
+	_cleanup_(fl_plan_freep) struct fl_plan *p = NULL;
+	_cleanup_(fl_engine_closep) struct fl_engine_ns *e = NULL;
+	struct run_opts o = { .run_dir = FL_RUN_DIR };
+	struct fl_plan_options po = { 0 };
+	struct fl_guardian guardian = { 0 };
+	struct run_state rs = { 0 };
+	enum fl_run_result result;
+	struct fl_diag diag;
+	sigset_t mask;
+	int i, r, code, sfd, holder = 0;
+	uint64_t cap_ns = 0;
+
+	i = fl_cli_parse_options("run", argc, argv, on_option, &o);
+	if (i < 0)
+		return FL_EXIT_INPUT;
+	if (argc - i != 1)
+		return fl_cli_usage_error("run", "expected exactly one scenario file");
+	code = fl_cli_load_scenario(argv[i], &s);
+	if (code != FL_EXIT_OK)
+		return code;
+	if (o.timescale) {
+		uint64_t m;
+		if (fl_parse_micros(o.timescale, &m) < 0 || m == 0)
+			return fl_cli_usage_error("run", "bad --timescale '%s' (expected a number > 0)",
+						  o.timescale);
+		s->timescale_micro = m;
+	}
+	if (o.max_duration && (fl_parse_duration(o.max_duration, &cap_ns) < 0 || cap_ns == 0))
+		return fl_cli_usage_error("run", "bad --max-duration '%s' (expected a duration such as 10m)",
+					  o.max_duration);
+	if (!o.max_duration)
+		cap_ns = fl_scenario_real_ns(s, s->end_ns) + FL_RUN_MARGIN_NS;
+
+	/* Signals arrive as a readable fd, so the clock's wait can see them. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		fprintf(stderr, "faultline run: error: signalfd: %s\n", strerror(errno));
+		return FL_EXIT_SYSTEM;
+	}
+
+	/* Everything that can fail on input or capabilities fails here, before any change. */
+	if (!o.dry_run) {
+		r = fl_engine_open(&s->scope, o.run_dir, s->name, &e, &holder);
+		if (r < 0)
+			return open_error(r, holder, s);
+		r = fl_engine_list_devices(e, &po.devices, &po.n_devices);
+		if (r < 0) {
+			fprintf(stderr, "faultline run: error: cannot list the devices: %s\n", strerror(-r));
+			return FL_EXIT_SYSTEM;
+		}
+	}
+	r = fl_probe(&po.caps);
+	if (r < 0) {
+		fprintf(stderr, "faultline run: error: cannot probe the kernel: %s\n", strerror(-r));
+		return FL_EXIT_SYSTEM;
+	}
+	const char *ssh = getenv("SSH_CONNECTION");
+	unsigned sport;
+	if (ssh && sscanf(ssh, "%*s %*u %*s %u", &sport) == 1 && sport > 0 && sport < 65536)
+		po.ssh_ports[po.n_ssh_ports++] = (uint16_t)sport;
+	fl_diag_init(&diag, argv[i]);
+	r = fl_plan_build(s, &po, &diag, &p);
+	for (size_t k = 0; k < po.n_devices; k++)
+		free(po.devices[k]);
+	free(po.devices);
+	if (r < 0) {
+		_cleanup_free_ char *text = fl_diag_format(&diag);
+		fputs(text ? text : "out of memory\n", stderr);
+		fl_diag_done(&diag);
+		return r == -EINVAL ? FL_EXIT_INPUT : FL_EXIT_SYSTEM;
+	}
+	fl_diag_done(&diag);
+
+	rs.p = p;
+	rs.tty = fl_cli_isatty();
+	rs.active = calloc(s->n_steps ? s->n_steps : 1, sizeof(bool));
+	if (!rs.active)
+		return FL_EXIT_SYSTEM;
+	if (o.events) {
+		rs.events = fopen(o.events, "we");
+		if (!rs.events) {
+			fprintf(stderr, "faultline run: error: cannot write %s: %s\n", o.events, strerror(errno));
+			free(rs.active);
+			return FL_EXIT_INPUT;
+		}
+	}
+
+	char t1[FL_FMT_MAX], t2[FL_FMT_MAX];
+	printf("faultline run: %s: %zu steps, ends at %s scenario time, %s real%s\n", s->name,
+	       s->n_steps, fl_format_duration(s->end_ns, t1),
+	       fl_format_duration(fl_scenario_real_ns(s, s->end_ns), t2),
+	       o.dry_run ? " (dry run: nothing is changed)" : "");
+	fflush(stdout);
+
+	rs.start_ns = fl_now_ns();
+	if (!o.dry_run) {
+		/* The guardian first: from here on, a crash of this process is covered. */
+		r = fl_guardian_start(fl_engine_journal(e)->path, rs.start_ns + cap_ns + FL_NSEC_PER_SEC,
+				      &guardian);
+		if (r < 0) {
+			fprintf(stderr, "faultline run: error: cannot start the guardian: %s\n", strerror(-r));
+			free(rs.active);
+			return FL_EXIT_SYSTEM;
+		}
+	}
+	event_json(&rs, "start", "\"scenario\":\"%s\",\"steps\":%zu,\"dry_run\":%s", s->name,
+		   s->n_steps, o.dry_run ? "true" : "false");
+
+	struct fl_runner_options ro = {
+		.dry_run = o.dry_run,
+		.max_duration_ns = cap_ns,
+		.tick_ns = rs.tty ? FL_TICK_NS : 0,
+		.stop_fd = sfd,
+		.on_event = on_event,
+		.userdata = &rs,
+	};
+	r = fl_runner_run(p, e, &ro, rs.start_ns, &result);
+	uint64_t stop_at = fl_now_ns();
+	clear_status(&rs);
+
+	struct signalfd_siginfo si = { 0 };
+	if (result == FL_RUN_STOPPED && read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		si.ssi_signo = SIGTERM;
+
+	int revert = 0;
+	if (e) {
+		revert = fl_engine_revert_all(e);
+		if (revert < 0)
+			fprintf(stderr, "faultline run: error: %s (run 'faultline recover')\n", fl_engine_error(e));
+	}
+	uint64_t reverted = fl_now_ns() - stop_at;
+	if (!o.dry_run && revert == 0)
+		fl_guardian_release(&guardian);
+	/* If the revert failed, leave the guardian to try again when we exit. */
+
+	static const char *const results[] = { "completed", "stopped", "failed", "timed_out" };
+	event_json(&rs, "end", "\"result\":\"%s\",\"revert_ns\":%llu,\"reverted\":%s",
+		   r < 0 ? "error" : results[result], (unsigned long long)reverted,
+		   revert == 0 ? "true" : "false");
+	if (rs.events)
+		fclose(rs.events);
+	free(rs.active);
+
+	if (r < 0) {
+		fprintf(stderr, "faultline run: error: the clock failed: %s\n", strerror(-r));
+		return FL_EXIT_SYSTEM;
+	}
+	switch (result) {
+	case FL_RUN_COMPLETED:
+		printf("faultline run: completed; everything reverted\n");
+		if (s->n_expects)
+			printf("faultline run: %zu expectation(s) not judged: the harness that drives flows is not built yet\n",
+			       s->n_expects);
+		code = revert == 0 ? FL_EXIT_OK : FL_EXIT_SYSTEM;
+		break;
+	case FL_RUN_STOPPED:
+		printf("faultline run: stopped by %s; everything reverted in %.1f ms\n",
+		       strsignal((int)si.ssi_signo), (double)reverted / 1e6);
+		code = 128 + (int)si.ssi_signo;
+		break;
+	case FL_RUN_FAILED:
+		printf("faultline run: a step could not be applied; everything reverted\n");
+		code = FL_EXIT_SYSTEM;
+		break;
+	case FL_RUN_TIMED_OUT:
+		printf("faultline run: the hard cap (--max-duration %s) passed; everything reverted\n",
+		       fl_format_duration(cap_ns, t1));
+		code = FL_EXIT_SYSTEM;
+		break;
+	}
+	if (revert < 0)
+		code = FL_EXIT_SYSTEM;
+	close(sfd);
+	return code;
+}
