@@ -39,6 +39,7 @@ struct run_state {
 	bool *active; /* per scenario step: a fault in force */
 	FILE *events;
 	uint64_t start_ns;
+	bool dry_run;
 };
 
 static int on_option(const char *name, const char *arg, void *userdata)
@@ -156,8 +157,9 @@ static void on_event(const struct fl_run_event *ev, void *userdata)
 
 	clear_status(rs);
 	printf("[real %8.3fs | scenario %s] %s %s in %.1f ms (%+lld us from schedule)\n",
-	       (double)ev->started_ns / 1e9, fl_format_duration(st->at_ns, a), what ? what : "?",
-	       ev->error < 0 ? "FAILED" : "applied", (double)ev->apply_ns / 1e6, late_us);
+	       (double)ev->started_ns / 1e9, fl_format_duration_human(st->at_ns, a), what ? what : "?",
+	       ev->error < 0 ? "FAILED" : rs->dry_run ? "due (dry run)" : "applied",
+	       (double)ev->apply_ns / 1e6, late_us);
 	if (ev->error < 0)
 		fprintf(stderr, "faultline run: error: %s\n", ev->message ? ev->message : strerror(-ev->error));
 	fflush(stdout);
@@ -299,6 +301,7 @@ int fl_cmd_run(int argc, char **argv)
 	fl_diag_done(&diag);
 
 	rs.p = p;
+	rs.dry_run = o.dry_run;
 	rs.tty = fl_cli_isatty();
 	rs.active = calloc(s->n_steps ? s->n_steps : 1, sizeof(bool));
 	if (!rs.active)
@@ -314,8 +317,8 @@ int fl_cmd_run(int argc, char **argv)
 
 	char t1[FL_FMT_MAX], t2[FL_FMT_MAX];
 	printf("faultline run: %s: %zu steps, ends at %s scenario time, %s real%s\n", s->name,
-	       s->n_steps, fl_format_duration(s->end_ns, t1),
-	       fl_format_duration(fl_scenario_real_ns(s, s->end_ns), t2),
+	       s->n_steps, fl_format_duration_human(s->end_ns, t1),
+	       fl_format_duration_human(fl_scenario_real_ns(s, s->end_ns), t2),
 	       o.dry_run ? " (dry run: nothing is changed)" : "");
 	fflush(stdout);
 

@@ -75,8 +75,8 @@ int fl_cmd_validate(int argc, char **argv)
 		       argv[i], s->name, s->n_services, s->n_services == 1 ? "" : "s", faults,
 		       faults == 1 ? "" : "s", s->n_steps, s->n_steps == 1 ? "" : "s", s->n_flows,
 		       s->n_flows == 1 ? "" : "s", s->n_expects, s->n_expects == 1 ? "" : "s",
-		       fl_format_duration(s->end_ns, end),
-		       fl_format_duration(fl_scenario_real_ns(s, s->end_ns), real));
+		       fl_format_duration_human(s->end_ns, end),
+		       fl_format_duration_human(fl_scenario_real_ns(s, s->end_ns), real));
 	}
 	return worst;
 }

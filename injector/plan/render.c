@@ -325,8 +325,8 @@ static void render_header(struct out *o, const struct fl_plan *p)
 	pr_text(o, ": real time = scenario time / timescale\n");
 	pr_u64(o, "end_ns", NULL, s->end_ns);
 	pr_u64(o, "real_end_ns", NULL, fl_scenario_real_ns(s, s->end_ns));
-	pr_text(o, "# ends at %s (real %s)\n", fl_format_duration(s->end_ns, t),
-		fl_format_duration(fl_scenario_real_ns(s, s->end_ns), r));
+	pr_text(o, "# ends at %s (real %s)\n", fl_format_duration_human(s->end_ns, t),
+		fl_format_duration_human(fl_scenario_real_ns(s, s->end_ns), r));
 	close_obj(o, '}');
 
 	open_obj(o, "kernel", '{');
@@ -440,8 +440,8 @@ static void render_step(struct out *o, const struct fl_plan *p, const struct fl_
 					     [FL_STEP_END] = "end" };
 
 	open_obj(o, NULL, '{');
-	pr_text(o, "\n# [%s, real %s] ", fl_format_duration(st->at_ns, t),
-		fl_format_duration(ps->real_ns, r));
+	pr_text(o, "\n# [%s, real %s] ", fl_format_duration_human(st->at_ns, t),
+		fl_format_duration_human(ps->real_ns, r));
 	pr_str(o, "id", "%s: ", st->id);
 	pr_str(o, "kind", NULL, kinds[st->kind]);
 	pr_u64(o, "at_ns", NULL, st->at_ns);

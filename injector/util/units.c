@@ -253,3 +253,23 @@ char *fl_format_percent(uint32_t ppb, char buf[static FL_FMT_MAX])
 	format_exact(ppb, FL_PPB_100 / 100, "%", buf);
 	return buf;
 }
+
+char *fl_format_duration_human(uint64_t ns, char buf[static FL_FMT_MAX])
+{
+	uint64_t h = ns / (3600 * FL_NSEC_PER_SEC), m = ns / (60 * FL_NSEC_PER_SEC) % 60;
+	uint64_t rest = ns % (60 * FL_NSEC_PER_SEC);
+	char sec[FL_FMT_MAX];
+	int n = 0;
+
+	if (ns < 60 * FL_NSEC_PER_SEC)
+		return ns ? fl_format_duration(ns, buf) : strcpy(buf, "0s");
+	if (h)
+		n += snprintf(buf + n, FL_FMT_MAX - (size_t)n, "%lluh", (unsigned long long)h);
+	if (m)
+		n += snprintf(buf + n, FL_FMT_MAX - (size_t)n, "%llum", (unsigned long long)m);
+	if (rest) {
+		format_exact(rest, FL_NSEC_PER_SEC, "s", sec);
+		snprintf(buf + n, FL_FMT_MAX - (size_t)n, "%s", sec);
+	}
+	return buf;
+}

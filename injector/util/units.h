@@ -49,5 +49,7 @@ const char *fl_cmp_to_string(enum fl_cmp c);
 char *fl_format_duration(uint64_t ns, char buf[static FL_FMT_MAX]);
 char *fl_format_percent(uint32_t ppb, char buf[static FL_FMT_MAX]);
 char *fl_format_rate(uint64_t bps, char buf[static FL_FMT_MAX]);
+/* For people, not for tc: "47h30m", "1m30.5s", "300ms", "0s". */
+char *fl_format_duration_human(uint64_t ns, char buf[static FL_FMT_MAX]);
 
 #endif
