@@ -213,6 +213,15 @@ static void nft_exclusions(struct builder *b, struct fl_strbuf *sb, const char *
 	const char *p4 = netdev ? "meta protocol ip " : "meta nfproto ipv4 ";
 	const char *p6 = netdev ? "meta protocol ip6 " : "meta nfproto ipv6 ";
 
+	/*
+	 * IPv6 neighbour discovery is IPv6's ARP: a fault on a prefix would
+	 * otherwise cut resolution of every address in it, excluded ones (SSH)
+	 * included. ARP itself is not IP and never matches.
+	 */
+	fl_strbuf_appendf(sb,
+			  "add rule %s " FL_NFT_TABLE " %s %sicmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept\n",
+			  family, chain, p6);
+
 	fl_strbuf_appendf(sb, "add rule %s " FL_NFT_TABLE " %s tcp dport { 22", family, chain);
 	for (size_t i = 0; i < b->opts->n_ssh_ports; i++)
 		if (b->opts->ssh_ports[i] != 22)

@@ -105,9 +105,57 @@ static int parse_scaled(const char *s, const struct unit *units, size_t n_units,
 	return 0;
 }
 
+static uint64_t unit_factor(const char *u, size_t n)
+{
+	for (size_t i = 0; i < ELEMENTSOF(duration_units); i++)
+		if (strlen(duration_units[i].name) == n && strncmp(u, duration_units[i].name, n) == 0)
+			return duration_units[i].factor;
+	return 0;
+}
+
+/* "300ms", and compounds with units in decreasing order: "1h30m", "2m30.5s". */
 int fl_parse_duration(const char *s, uint64_t *ret_ns)
 {
-	return parse_scaled(s, duration_units, ELEMENTSOF(duration_units), true, ret_ns);
+	uint64_t total = 0, last_factor = UINT64_MAX;
+	const char *p = s;
+	size_t parts = 0;
+
+	if (!*s)
+		return -EINVAL;
+	while (*p) {
+		const char *num = p, *unit;
+		char part[64];
+		uint64_t v, f;
+		int r;
+
+		while ((*p >= '0' && *p <= '9') || *p == '.')
+			p++;
+		unit = p;
+		while ((*p >= 'a' && *p <= 'z'))
+			p++;
+		if (p == num || (size_t)(p - num) >= sizeof(part))
+			return -EINVAL;
+		f = unit_factor(unit, (size_t)(p - unit));
+		if (unit == p) {
+			/* A bare number: only "0", and only alone. */
+			if (parts || *p)
+				return -EINVAL;
+		} else if (!f || f >= last_factor) {
+			return -EINVAL;
+		}
+		memcpy(part, num, (size_t)(p - num));
+		part[p - num] = '\0';
+		r = parse_scaled(part, duration_units, ELEMENTSOF(duration_units), true, &v);
+		if (r < 0)
+			return r;
+		if (v > UINT64_MAX - total)
+			return -ERANGE;
+		total += v;
+		last_factor = f ? f : 1;
+		parts++;
+	}
+	*ret_ns = total;
+	return 0;
 }
 
 int fl_parse_rate(const char *s, uint64_t *ret_bps)

@@ -455,7 +455,7 @@ BAD_VALUES = [
     (("services", "api", "endpoints"), ["10.99.0.10:90-80"], "reversed port range", PARSER_ONLY),
     (("services", "api", "endpoints"), ["my_host:80"], "underscore in a hostname"),
     (("timeline", 0, "at"), "1min", "unknown duration unit"),
-    (("timeline", 0, "at"), "1h30m", "two units"),
+    (("timeline", 0, "at"), "30m1h", "units out of order"),
     (("timeline", 0, "at"), "1 s", "space before the unit"),
     (("timeline", 0, "at"), 5, "a duration without a unit"),
     (("timeline", 0, "at"), "1.5ns", "a fraction of a nanosecond"),

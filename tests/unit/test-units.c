@@ -192,6 +192,33 @@ static void test_duration_zero(void **state)
 	duration_ok("0.000h", 0);
 }
 
+/* Compound durations: units in decreasing order, each once. */
+static void test_duration_compound(void **state)
+{
+	static const struct {
+		const char *text;
+		uint64_t ns;
+	} ok[] = {
+		{ "1h30m", 5400 * FL_NSEC_PER_SEC },
+		{ "2m30.5s", 150500 * FL_NSEC_PER_MSEC },
+		{ "1h0m", 3600 * FL_NSEC_PER_SEC },
+		{ "1s500ms", 1500 * FL_NSEC_PER_MSEC },
+		{ "47h30m", 171000 * FL_NSEC_PER_SEC },
+	};
+	static const char *const bad[] = { "30m1h", "1h1h", "1h30", "1hx", "1s 500ms", "ms" };
+	(void)state;
+	for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+		uint64_t v = 7;
+		assert_int_equal(fl_parse_duration(ok[i].text, &v), 0);
+		assert_int_equal(v, ok[i].ns);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		uint64_t v = 7;
+		assert_int_equal(fl_parse_duration(bad[i], &v), -EINVAL);
+		assert_int_equal(v, 7);
+	}
+}
+
 static void test_duration_syntax_errors(void **state)
 {
 	/* clang-format off */
@@ -199,7 +226,7 @@ static void test_duration_syntax_errors(void **state)
 		"5",     "5 s",   "5sec",  "-1s",  "+1s",  "",     "s",     " 5s",  "5s ",
 		"5S",    "5Ms",   "1.5",   "0.5",  "1e3s", "0x10s", "5ss",  "1..5s", "1.2.3s",
 		"5s5",   "5,5s",  "5_000s", ".",   "ms",   "5 ",    "5\n",  "5ns\n", "1d",
-		"1w",    "1min",  "1hr",   "1µs",  "1h30m", "1_000s", "1sec",
+		"1w",    "1min",  "1hr",   "1µs",  "1_000s", "1sec",
 	};
 	/* clang-format on */
 
@@ -694,6 +721,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_duration_decimals),
 		cmocka_unit_test(test_duration_zero),
 		cmocka_unit_test(test_duration_syntax_errors),
+		cmocka_unit_test(test_duration_compound),
 		cmocka_unit_test(test_duration_range),
 		cmocka_unit_test(test_duration_subnanosecond),
 		cmocka_unit_test(test_percent),
