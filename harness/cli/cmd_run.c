@@ -289,6 +289,8 @@ int fl_cmd_run(int argc, char **argv)
 		po.ssh_ports[po.n_ssh_ports++] = (uint16_t)sport;
 	fl_diag_init(&diag, argv[i]);
 	r = fl_plan_build(s, &po, &diag, &p);
+	if (r == 0 && !o.dry_run)
+		r = fl_engine_check_plan(p, &diag);
 	for (size_t k = 0; k < po.n_devices; k++)
 		free(po.devices[k]);
 	free(po.devices);

@@ -67,7 +67,7 @@ const struct fl_cli_command fl_cli_commands[] = {
 			"For every journal, enters its namespace and removes the objects it lists, "
 			"newest first; then, in this namespace and every one under /run/netns, "
 			"removes what carries faultline's reserved names (nft tables 'faultline', "
-			"links flifb*, u32 priorities 0xc000 to 0xc003) that no journal accounted for. "
+			"links flifb*, u32 priorities 0xfffb to 0xfffe) that no journal accounted for. "
 			"A clsact qdisc with no journal is left alone: it may not be ours. Safe to run "
 			"at any time, and twice. Needs CAP_NET_ADMIN and CAP_SYS_ADMIN.",
 		.run = fl_cmd_recover,

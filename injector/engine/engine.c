@@ -224,6 +224,26 @@ static int note_deleted(struct fl_engine_ns *e, const struct fl_obj *o)
 	return r;
 }
 
+int fl_engine_check_plan(const struct fl_plan *p, struct fl_diag *diag)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < p->scenario->n_steps; i++) {
+		const struct fl_step *st = &p->scenario->steps[i];
+		if (st->kind != FL_STEP_FAULT || p->faults[i].engine != FL_ENGINE_USERSPACE)
+			continue;
+		/*
+		 * Queued packets with no engine behind them pass (bypass): the fault
+		 * would silently do nothing. Refuse rather than pretend.
+		 */
+		fl_diag_add(diag, st->kind_pos,
+			    "fault '%s' (%s) needs the userspace engine, which this version of faultline does not have yet (expected a kernel with sch_netem: modprobe sch_netem)",
+			    st->id, fl_fault_kind_to_string(st->fault));
+		r = -EOPNOTSUPP;
+	}
+	return r;
+}
+
 int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i)
 {
 	const struct fl_plan_step *ps = &p->steps[i];

@@ -35,6 +35,13 @@ FL_DEFINE_CLEANUP(struct fl_engine_ns, fl_engine_close)
 /* The namespace's devices (every link but lo and our IFBs), for fl_plan_options.devices. */
 int fl_engine_list_devices(struct fl_engine_ns *e, char ***ret, size_t *ret_n);
 
+/*
+ * Whether this engine can apply every fault of the plan. The userspace
+ * (NFQUEUE) engine is not built yet: a plan that needs it is refused here,
+ * before any change, with a located error per fault. 0 or -EOPNOTSUPP.
+ */
+int fl_engine_check_plan(const struct fl_plan *p, struct fl_diag *diag);
+
 /* Applies plan step i. The plan must have been built with resolved devices. */
 int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i);
 
@@ -48,7 +55,7 @@ const struct fl_journal *fl_engine_journal(const struct fl_engine_ns *e);
  * `faultline recover`: for every journal under run_dir, enters its namespace
  * (if it still exists) and removes its live roots; then, in every namespace
  * it can reach (its own and /run/netns/\*), removes objects with our reserved
- * names (tables "faultline", links flifb*, u32 priorities 0xc000-0xc003) that
+ * names (tables "faultline", links flifb*, u32 priorities 0xfffb-0xfffe) that
  * no journal accounted for. Idempotent. Each action is reported through
  * report(line, userdata). Returns 0, or the first error (-errno) after
  * trying everything.

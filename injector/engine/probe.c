@@ -49,7 +49,7 @@ static const struct {
 	{ FL_CAP_TBF, "tbf", "modprobe sch_tbf", "sch_tbf" },
 	{ FL_CAP_NFTABLES, "nftables", "modprobe nf_tables nft_reject_inet", "nf_tables" },
 	{ FL_CAP_NETDEV_EGRESS, "netdev-egress", "a kernel >= 5.16 with CONFIG_NETFILTER_EGRESS", NULL },
-	{ FL_CAP_NFQUEUE, "nfqueue", "modprobe nfnetlink_queue xt_NFQUEUE nft_compat", "xt_NFQUEUE" },
+	{ FL_CAP_NFQUEUE, "nfqueue", "modprobe nfnetlink_queue nft_queue (or xt_NFQUEUE nft_compat)", "xt_NFQUEUE" },
 };
 
 const char *fl_cap_name(unsigned bit)
@@ -246,9 +246,17 @@ static unsigned probe_here(void)
 		    "add chain netdev flprobe e { type filter hook egress device lo priority 0; }\n"
 		    "add rule netdev flprobe e numgen random mod 100 < 10 drop\n"))
 		have |= FL_CAP_NETDEV_EGRESS;
-	/* nfnetlink_queue registers this file per namespace; the xt target lists itself. */
+	/*
+	 * Queueing to userspace: nfnetlink_queue (it registers this file per
+	 * namespace) and a way to steer packets into it: nft's own queue
+	 * statement, tried for real, or the xt NFQUEUE target (through
+	 * nft_compat), which lists itself.
+	 */
 	if (access("/proc/net/netfilter/nfnetlink_queue", F_OK) == 0 &&
-	    (file_has("/proc/net/ip_tables_targets", "NFQUEUE") ||
+	    (nft_try("add table inet flprobeq\n"
+		     "add chain inet flprobeq c { type filter hook prerouting priority 0; }\n"
+		     "add rule inet flprobeq c queue num 0 bypass\n") ||
+	     file_has("/proc/net/ip_tables_targets", "NFQUEUE") ||
 	     file_has("/proc/net/ip6_tables_targets", "NFQUEUE")))
 		have |= FL_CAP_NFQUEUE;
 	return have;

@@ -60,6 +60,9 @@ struct builder {
 
 /* ---- small helpers --------------------------------------------------------- */
 
+static int normalize_targets(struct fl_target *t, size_t *n, const struct fl_target **ret_a,
+			     const struct fl_target **ret_b);
+
 char *fl_target_to_string(const struct fl_target *t, char buf[static 96])
 {
 	char a[INET6_ADDRSTRLEN];
@@ -177,8 +180,13 @@ static void nft_element(struct fl_strbuf *sb, const struct fl_target *t)
 static void nft_devices(struct builder *b, struct fl_strbuf *sb)
 {
 	fl_strbuf_append(sb, "{ ");
-	for (size_t i = 0; i < b->p->n_devices; i++)
-		fl_strbuf_appendf(sb, "%s%s", i ? ", " : "", b->p->devices[i]);
+	for (size_t i = 0; i < b->p->n_devices; i++) {
+		/* Quoted: Linux allows device names nft would read as syntax. */
+		if (b->p->devices_resolved)
+			fl_strbuf_appendf(sb, "%s\"%s\"", i ? ", " : "", b->p->devices[i]);
+		else
+			fl_strbuf_appendf(sb, "%s%s", i ? ", " : "", b->p->devices[i]);
+	}
 	fl_strbuf_append(sb, " }");
 }
 
@@ -187,7 +195,11 @@ static void nft_table_comment(struct builder *b, struct fl_strbuf *sb)
 	/* nft comments are quoted strings: keep the name printable and quote-free. */
 	fl_strbuf_append(sb, " { comment \"faultline: ");
 	for (const char *c = b->s->name; *c; c++)
-		fl_strbuf_appendn(sb, (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) ? "_" : c,
+		fl_strbuf_appendn(sb,
+				  (*c == '"' || *c == '\\' || *c == '$' || *c == '`' ||
+				   (unsigned char)*c < 0x20)
+					  ? "_"
+					  : c,
 				  1);
 	fl_strbuf_append(sb, "\"; }\n");
 }
@@ -222,43 +234,36 @@ static void nft_exclusions(struct builder *b, struct fl_strbuf *sb, const char *
 			  "add rule %s " FL_NFT_TABLE " %s %sicmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept\n",
 			  family, chain, p6);
 
-	fl_strbuf_appendf(sb, "add rule %s " FL_NFT_TABLE " %s tcp dport { 22", family, chain);
-	for (size_t i = 0; i < b->opts->n_ssh_ports; i++)
-		if (b->opts->ssh_ports[i] != 22)
-			fl_strbuf_appendf(sb, ", %u", b->opts->ssh_ports[i]);
-	fl_strbuf_append(sb, " } accept\n");
-	fl_strbuf_appendf(sb, "add rule %s " FL_NFT_TABLE " %s tcp sport { 22", family, chain);
-	for (size_t i = 0; i < b->opts->n_ssh_ports; i++)
-		if (b->opts->ssh_ports[i] != 22)
-			fl_strbuf_appendf(sb, ", %u", b->opts->ssh_ports[i]);
-	fl_strbuf_append(sb, " } accept\n");
-	fl_strbuf_appendf(sb,
-			  "add rule %s " FL_NFT_TABLE " %s %sip daddr . meta l4proto . th dport @x4 accept\n"
-			  "add rule %s " FL_NFT_TABLE " %s %sip saddr . meta l4proto . th sport @x4 accept\n"
-			  "add rule %s " FL_NFT_TABLE " %s %sip6 daddr . meta l4proto . th dport @x6 accept\n"
-			  "add rule %s " FL_NFT_TABLE " %s %sip6 saddr . meta l4proto . th sport @x6 accept\n",
-			  family, chain, p4, family, chain, p4, family, chain, p6, family, chain, p6);
-}
-
-static void nft_exclusion_sets(struct builder *b, struct fl_strbuf *sb, const char *family)
-{
-	fl_strbuf_appendf(sb,
-			  "add set %s " FL_NFT_TABLE " x4 { type ipv4_addr . inet_proto . inet_service; flags interval; }\n"
-			  "add set %s " FL_NFT_TABLE " x6 { type ipv6_addr . inet_proto . inet_service; flags interval; }\n",
-			  family, family);
-	for (int f = 0; f < _FAM_MAX; f++) {
-		bool any = false;
-		for (size_t i = 0; i < b->p->n_exclude; i++) {
-			const struct fl_target *t = &b->p->exclude[i];
-			if ((t->family == AF_INET6) != (f == FAM6))
-				continue;
-			fl_strbuf_appendf(sb, any ? ", " : "add element %s " FL_NFT_TABLE " x%c { ",
-					  family, f == FAM6 ? '6' : '4');
-			nft_element(sb, t);
-			any = true;
+	for (int dir = 0; dir < 2; dir++) {
+		fl_strbuf_appendf(sb, "add rule %s " FL_NFT_TABLE " %s tcp %s { ", family, chain,
+				  dir ? "sport" : "dport");
+		for (size_t i = 0; i < b->p->n_ssh_ports; i++)
+			fl_strbuf_appendf(sb, "%s%u", i ? ", " : "", b->p->ssh_ports[i]);
+		fl_strbuf_append(sb, " } accept\n");
+	}
+	/*
+	 * scope.exclude: one rule per entry and side, not a set: entries may
+	 * overlap (10.9.0.0/16 and tcp port 2222), which an interval set refuses.
+	 */
+	for (size_t i = 0; i < b->p->n_exclude; i++) {
+		const struct fl_target *t = &b->p->exclude[i];
+		for (int side = 0; side < 2; side++) {
+			const char *d = side ? "s" : "d";
+			fl_strbuf_appendf(sb, "add rule %s " FL_NFT_TABLE " %s %s", family, chain,
+					  t->family == AF_INET6 ? p6 : p4);
+			if (t->prefixlen) {
+				fl_strbuf_appendf(sb, "%s %saddr ", t->family == AF_INET6 ? "ip6" : "ip", d);
+				nft_addr(sb, t);
+				fl_strbuf_append(sb, " ");
+			}
+			if (t->proto)
+				fl_strbuf_appendf(sb, "meta l4proto %s ", t->proto == IPPROTO_TCP ? "tcp" : "udp");
+			if (t->port_lo == t->port_hi && t->port_lo)
+				fl_strbuf_appendf(sb, "th %sport %u ", d, t->port_lo);
+			else if (t->port_lo)
+				fl_strbuf_appendf(sb, "th %sport %u-%u ", d, t->port_lo, t->port_hi);
+			fl_strbuf_append(sb, "accept\n");
 		}
-		if (any)
-			fl_strbuf_append(sb, " }\n");
 	}
 }
 
@@ -281,7 +286,6 @@ static void nft_create_netdev(struct builder *b, struct fl_strbuf *sb)
 
 	fl_strbuf_append(sb, "add table netdev " FL_NFT_TABLE);
 	nft_table_comment(b, sb);
-	nft_exclusion_sets(b, sb, "netdev");
 	nft_maps(sb, "netdev", maps, ELEMENTSOF(maps));
 	for (int h = 0; h < _HOOK_MAX; h++) {
 		const char *chain = h == HOOK_EGRESS ? "egress" : "ingress";
@@ -317,7 +321,6 @@ static void nft_create_inet(struct builder *b, struct fl_strbuf *sb)
 
 	fl_strbuf_append(sb, "add table inet " FL_NFT_TABLE);
 	nft_table_comment(b, sb);
-	nft_exclusion_sets(b, sb, "inet");
 	nft_maps(sb, "inet", maps, ELEMENTSOF(maps));
 	for (size_t i = 0; i < ELEMENTSOF(chains); i++) {
 		fl_strbuf_appendf(sb, "add chain inet " FL_NFT_TABLE " %s { type filter hook %s priority %d; }\n",
@@ -338,13 +341,12 @@ static void nft_create_inet(struct builder *b, struct fl_strbuf *sb)
 	}
 }
 
-/* Calls fn for every target of a fault's services. */
+/* Every target of a fault (its services', without duplicates). */
 #define for_each_fault_target(b, st, t)                                                            \
-	for (size_t _i = 0; _i < (st)->n_services; _i++)                                           \
-		for (const struct fl_plan_service *_ps = &(b)->p->services[(st)->services[_i].index]; \
-		     _ps; _ps = NULL)                                                              \
-			for (const struct fl_target *t = _ps->targets;                             \
-			     t < _ps->targets + _ps->n_targets; t++)
+	for (const struct fl_target *t = (b)->p->faults[(st) - (b)->s->steps].targets;          \
+	     t < (b)->p->faults[(st) - (b)->s->steps].targets +                                 \
+			 (b)->p->faults[(st) - (b)->s->steps].n_targets;                         \
+	     t++)
 
 /* Elements of one fault: into the egress and/or ingress maps (or the queue maps). */
 static void nft_fault_elements(struct builder *b, struct fl_strbuf *sb, const char *family,
@@ -407,10 +409,16 @@ static void nft_fault(struct builder *b, size_t idx, bool add)
 			fl_strbuf_appendf(&sb, "add rule %s " FL_NFT_TABLE " %s queue num %zu bypass\n",
 					  family, pf->chain, FL_NFQUEUE_BASE + idx);
 		else if (st->fault == FL_FAULT_REJECT)
+			/*
+			 * A reset cannot be answered; and with direction both, the reset our
+			 * output rule sends the local socket comes in looking like the
+			 * service: it must pass, or the connect times out instead.
+			 */
 			fl_strbuf_appendf(&sb,
+					  "add rule %s " FL_NFT_TABLE " %s tcp flags rst accept\n"
 					  "add rule %s " FL_NFT_TABLE " %s meta l4proto tcp reject with tcp reset\n"
 					  "add rule %s " FL_NFT_TABLE " %s reject with icmpx port-unreachable\n",
-					  family, pf->chain, family, pf->chain);
+					  family, pf->chain, family, pf->chain, family, pf->chain);
 		else if (st->fault == FL_FAULT_LOSS)
 			fl_strbuf_appendf(&sb,
 					  "add rule %s " FL_NFT_TABLE " %s numgen random mod %u < %u drop\n",
@@ -544,12 +552,9 @@ static void tc_create_tables(struct builder *b, int hook, int fam)
 	uint32_t pfx = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, true);
 	bool src = hook == HOOK_INGRESS;
 
-	/* SSH: tcp port 22 and the session's port, as source and as destination. */
-	uint16_t ssh[5] = { 22 };
-	size_t n_ssh = 1;
-	for (size_t i = 0; i < b->opts->n_ssh_ports && n_ssh < ELEMENTSOF(ssh); i++)
-		if (b->opts->ssh_ports[i] != 22)
-			ssh[n_ssh++] = b->opts->ssh_ports[i];
+	/* SSH (tcp 22 and the session's port), as source and as destination. */
+	const uint16_t *ssh = b->p->ssh_ports;
+	size_t n_ssh = b->p->n_ssh_ports;
 
 	for (size_t d = 0; d < b->p->n_devices; d++) {
 		const char *dev = b->p->devices[d];
@@ -1005,6 +1010,19 @@ static int resolve_all(struct builder *b)
 		if (k < 0)
 			return k;
 	}
+	/* Exclusions are rules, not set elements: overlaps in part are fine, duplicates go. */
+	const struct fl_target *x = NULL, *y = NULL;
+	(void)normalize_targets(b->p->exclude, &b->p->n_exclude, &x, &y);
+
+	/* SSH: port 22 always, and the port of the session we may be running in. */
+	b->p->ssh_ports[b->p->n_ssh_ports++] = 22;
+	for (size_t i = 0; i < b->opts->n_ssh_ports; i++) {
+		bool dup = false;
+		for (size_t j = 0; j < b->p->n_ssh_ports; j++)
+			dup |= b->p->ssh_ports[j] == b->opts->ssh_ports[i];
+		if (!dup && b->p->n_ssh_ports < ELEMENTSOF(b->p->ssh_ports))
+			b->p->ssh_ports[b->p->n_ssh_ports++] = b->opts->ssh_ports[i];
+	}
 	return r;
 }
 
@@ -1020,6 +1038,100 @@ static bool targets_overlap(const struct fl_target *a, const struct fl_target *b
 	return fl_endpoint_overlaps(&ea, &eb);
 }
 
+/* Whether every packet b matches, a matches too. */
+static bool target_contains(const struct fl_target *a, const struct fl_target *b)
+{
+	struct fl_target wide = *a;
+
+	if (a->family != b->family || a->prefixlen > b->prefixlen)
+		return false;
+	if (a->proto && a->proto != b->proto)
+		return false;
+	if (a->port_lo && (!b->port_lo || b->port_lo < a->port_lo || b->port_hi > a->port_hi))
+		return false;
+	/* Same network at a's prefix length. */
+	wide.prefixlen = a->prefixlen;
+	struct fl_target nb = *b;
+	nb.prefixlen = a->prefixlen;
+	nb.proto = a->proto;
+	nb.port_lo = a->port_lo;
+	nb.port_hi = a->port_hi;
+	return targets_overlap(&wide, &nb);
+}
+
+/*
+ * A set of targets as nftables' interval maps and u32 can hold it: no
+ * duplicates, nothing contained in another (the container already matches
+ * it), and no partial overlap (which an interval map refuses). *ret_a and
+ * *ret_b name a partial overlap, if there is one.
+ */
+static int normalize_targets(struct fl_target *t, size_t *n, const struct fl_target **ret_a,
+			     const struct fl_target **ret_b)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		bool drop = false;
+		for (size_t j = 0; j < *n && !drop; j++) {
+			if (i == j)
+				continue;
+			/* Of two equal targets keep the first; otherwise drop the contained one. */
+			if (target_contains(&t[j], &t[i]) && (!target_contains(&t[i], &t[j]) || j < i))
+				drop = true;
+		}
+		if (!drop)
+			t[kept++] = t[i];
+	}
+	*n = kept;
+	for (size_t i = 0; i < kept; i++)
+		for (size_t j = i + 1; j < kept; j++)
+			if (targets_overlap(&t[i], &t[j])) {
+				*ret_a = &t[i];
+				*ret_b = &t[j];
+				return -EINVAL;
+			}
+	return 0;
+}
+
+static int fault_targets(struct builder *b)
+{
+	const struct fl_scenario *s = b->s;
+	int r = 0;
+
+	for (size_t i = 0; i < s->n_steps; i++) {
+		const struct fl_step *st = &s->steps[i];
+		struct fl_plan_fault *pf = &b->p->faults[i];
+		const struct fl_target *x = NULL, *y = NULL;
+
+		if (st->kind != FL_STEP_FAULT)
+			continue;
+		for (size_t k = 0; k < st->n_services; k++) {
+			const struct fl_plan_service *ps = &b->p->services[st->services[k].index];
+			struct fl_target *g = reallocarray(pf->targets, pf->n_targets + ps->n_targets + 1,
+							   sizeof(*g));
+			if (!g)
+				return -ENOMEM;
+			pf->targets = g;
+			memcpy(g + pf->n_targets, ps->targets, ps->n_targets * sizeof(*g));
+			pf->n_targets += ps->n_targets;
+		}
+		if (normalize_targets(pf->targets, &pf->n_targets, &x, &y) < 0) {
+			char a[96], c[96];
+			fl_diag_add(b->diag, st->kind_pos,
+				    "fault '%s' has targets that overlap in part: %s and %s (expected targets that are disjoint or contain one another)",
+				    st->id, fl_target_to_string(x, a), fl_target_to_string(y, c));
+			r = -EINVAL;
+		}
+	}
+	return r;
+}
+
+/* The userspace engine holds replies in prerouting whatever the direction: it acts both ways. */
+static enum fl_direction effective_direction(const struct builder *b, size_t i)
+{
+	return b->p->faults[i].engine == FL_ENGINE_USERSPACE ? FL_DIR_BOTH : b->s->steps[i].direction;
+}
+
 /*
  * The validator compared endpoints as written; after resolution a hostname
  * may land on another fault's address. Same rule, on resolved targets.
@@ -1031,25 +1143,22 @@ static int check_resolved_overlaps(struct builder *b)
 
 	for (size_t i = 0; i < s->n_steps; i++) {
 		const struct fl_step *a = &s->steps[i];
+		const struct fl_plan_fault *pa = &b->p->faults[i];
 		if (a->kind != FL_STEP_FAULT)
 			continue;
 		for (size_t j = i + 1; j < s->n_steps; j++) {
 			const struct fl_step *c = &s->steps[j];
+			const struct fl_plan_fault *pc = &b->p->faults[j];
 			bool hit = false;
 			if (c->kind != FL_STEP_FAULT || c->at_ns >= a->healed_at_ns ||
-			    !(a->direction & c->direction))
+			    !(effective_direction(b, i) & effective_direction(b, j)))
 				continue;
-			for (size_t x = 0; x < a->n_services && !hit; x++)
-				for (size_t y = 0; y < c->n_services && !hit; y++) {
-					const struct fl_plan_service *pa = &b->p->services[a->services[x].index];
-					const struct fl_plan_service *pc = &b->p->services[c->services[y].index];
-					for (size_t u = 0; u < pa->n_targets && !hit; u++)
-						for (size_t v = 0; v < pc->n_targets && !hit; v++)
-							hit = targets_overlap(&pa->targets[u], &pc->targets[v]);
-				}
+			for (size_t u = 0; u < pa->n_targets && !hit; u++)
+				for (size_t v = 0; v < pc->n_targets && !hit; v++)
+					hit = targets_overlap(&pa->targets[u], &pc->targets[v]);
 			if (hit) {
 				fl_diag_add(b->diag, c->kind_pos,
-					    "fault '%s' overlaps fault '%s' once hostnames are resolved (expected one fault per address and direction at a time)",
+					    "fault '%s' overlaps fault '%s' once hostnames are resolved or engines chosen (expected one fault per address and direction at a time; the userspace engine acts on both directions)",
 					    c->id, a->id);
 				r = -EINVAL;
 			}
@@ -1197,13 +1306,16 @@ int fl_plan_build(const struct fl_scenario *s, const struct fl_plan_options *opt
 	r = resolve_all(&b);
 	if (r < 0)
 		return r;
-	r = check_resolved_overlaps(&b);
+	r = fault_targets(&b);
 	if (r < 0)
 		return r;
 	r = resolve_devices(&b);
 	if (r < 0)
 		return r;
 	r = choose_engines(&b);
+	if (r < 0)
+		return r;
+	r = check_resolved_overlaps(&b);
 	if (r < 0)
 		return r;
 	r = walk_timeline(&b);
@@ -1225,6 +1337,9 @@ void fl_plan_free(struct fl_plan *p)
 			free(p->services[i].notes);
 		}
 	free(p->services);
+	if (p->faults)
+		for (size_t i = 0; i < p->scenario->n_steps; i++)
+			free(p->faults[i].targets);
 	free(p->faults);
 	free(p->exclude);
 	for (size_t i = 0; i < p->n_devices; i++)

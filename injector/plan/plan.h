@@ -39,10 +39,14 @@
 /* Reserved names and numbers: everything with these is ours (recover relies on it). */
 #define FL_NFT_TABLE "faultline"
 #define FL_IFB_PREFIX "flifb"
-#define FL_TC_PRIO_PASS4 0xc000 /* exclusions, IPv4: matched first, pass untouched */
-#define FL_TC_PRIO_PASS6 0xc001
-#define FL_TC_PRIO_HASH4 0xc002 /* targets, IPv4 */
-#define FL_TC_PRIO_HASH6 0xc003
+/*
+ * u32 priorities: the last ones tc allows, so every other owner's filters
+ * run first (an exclusion's pass ends classification for what follows).
+ */
+#define FL_TC_PRIO_PASS4 0xfffb /* exclusions, IPv4: matched first, pass untouched */
+#define FL_TC_PRIO_PASS6 0xfffc
+#define FL_TC_PRIO_HASH4 0xfffd /* targets, IPv4 */
+#define FL_TC_PRIO_HASH6 0xfffe
 /*
  * u32 table ids (12 bits). The kernel keeps them per qdisc, and clsact's
  * egress and ingress hooks share one, so each (hook, family) has its own
@@ -153,6 +157,8 @@ struct fl_plan_step {
 
 /* Per scenario step; meaningful for fault steps only. */
 struct fl_plan_fault {
+	struct fl_target *targets; /* its services' targets, duplicates and contained ones removed */
+	size_t n_targets;
 	enum fl_engine engine; /* chosen: never AUTO */
 	char ifb[IFNAMSIZ];    /* tc engines */
 	char chain[16];        /* nftables: f<N> */
@@ -177,8 +183,10 @@ struct fl_plan {
 	struct fl_caps caps;
 	struct fl_plan_service *services;   /* parallel to scenario->services */
 	struct fl_plan_fault *faults;       /* parallel to scenario->steps */
-	struct fl_target *exclude;          /* SSH first, then scope.exclude, resolved */
+	struct fl_target *exclude;          /* scope.exclude, resolved (SSH: see ssh_ports) */
 	size_t n_exclude;
+	uint16_t ssh_ports[5]; /* tcp ports never touched: 22 and the session's */
+	size_t n_ssh_ports;
 	char **devices; /* the scope's devices, or one "$DEV" */
 	size_t n_devices;
 	bool devices_resolved; /* false: "$DEV" stands for every link but lo, at apply */

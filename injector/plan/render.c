@@ -148,6 +148,15 @@ static void ns_prefix(struct fl_strbuf *sb, const struct fl_scope *sc)
 	}
 }
 
+/* A device name as a shell word: quoted if needed; the $DEV placeholder expands. */
+static void dev_arg(struct fl_strbuf *sb, const char *dev)
+{
+	if (strcmp(dev, "$DEV") == 0)
+		fl_strbuf_append(sb, "\"$DEV\"");
+	else
+		fl_strbuf_append_shell(sb, dev);
+}
+
 static void u32_keys(struct fl_strbuf *sb, const struct fl_obj *o)
 {
 	for (size_t i = 0; i < o->n_keys; i++)
@@ -217,7 +226,12 @@ char *fl_obj_to_command(const struct fl_plan *p, const struct fl_obj *o)
 	ns_prefix(&sb, sc);
 	switch (o->kind) {
 	case FL_OBJ_NFT:
-		fl_strbuf_appendf(&sb, "nft -f - <<'EOF'\n%sEOF", o->nft);
+		/*
+		 * Quoted heredoc, unless the device list is the shell's $DEV: our nft
+		 * text has no other '$' or '`' (comments are sanitized).
+		 */
+		fl_strbuf_appendf(&sb, "nft -f - <<%s\n%sEOF", p->devices_resolved ? "'EOF'" : "EOF",
+				  o->nft);
 		break;
 	case FL_OBJ_LINK:
 		if (o->op == FL_OBJ_ADD) {
@@ -230,14 +244,40 @@ char *fl_obj_to_command(const struct fl_plan *p, const struct fl_obj *o)
 		break;
 	case FL_OBJ_QDISC:
 		if (strcmp(o->qdisc, "clsact") == 0) {
-			fl_strbuf_appendf(&sb, "tc qdisc %s dev %s clsact", add, o->dev);
-			fl_strbuf_append(&sb, o->op == FL_OBJ_ADD
-						      ? "  # unless it has one: then it is shared, and never removed"
-						      : "  # only if faultline added it");
+			/*
+			 * Add one only if the device has none; remove it only once no
+			 * filter is left on it: someone else's keeps theirs, and stays.
+			 * (The engine knows which one it added; a pasted script cannot.)
+			 */
+			fl_strbuf_done(&sb); /* each tc below carries its own namespace prefix */
+			if (o->op == FL_OBJ_ADD) {
+				ns_prefix(&sb, sc);
+				fl_strbuf_append(&sb, "tc qdisc show dev ");
+				dev_arg(&sb, o->dev);
+				fl_strbuf_append(&sb, " | grep -q '^qdisc clsact' || ");
+				ns_prefix(&sb, sc);
+				fl_strbuf_append(&sb, "tc qdisc add dev ");
+				dev_arg(&sb, o->dev);
+				fl_strbuf_append(&sb, " clsact");
+			} else {
+				fl_strbuf_append(&sb, "[ -n \"$(");
+				for (int h = 0; h < 2; h++) {
+					ns_prefix(&sb, sc);
+					fl_strbuf_append(&sb, "tc filter show dev ");
+					dev_arg(&sb, o->dev);
+					fl_strbuf_append(&sb, h ? " ingress" : " egress; ");
+				}
+				fl_strbuf_append(&sb, ")\" ] || ");
+				ns_prefix(&sb, sc);
+				fl_strbuf_append(&sb, "tc qdisc del dev ");
+				dev_arg(&sb, o->dev);
+				fl_strbuf_append(&sb, " clsact");
+			}
 			break;
 		}
-		fl_strbuf_appendf(&sb, "tc qdisc %s dev %s root handle %x: %s", add, o->dev,
-				  FL_IFB_HANDLE >> 16, o->qdisc);
+		fl_strbuf_appendf(&sb, "tc qdisc %s dev ", add);
+		dev_arg(&sb, o->dev);
+		fl_strbuf_appendf(&sb, " root handle %x: %s", FL_IFB_HANDLE >> 16, o->qdisc);
 		if (o->op == FL_OBJ_DEL)
 			break;
 		if (strcmp(o->qdisc, "netem") == 0)
@@ -248,8 +288,9 @@ char *fl_obj_to_command(const struct fl_plan *p, const struct fl_obj *o)
 					  o->tbf_burst, fl_format_duration(o->tbf_latency_ns, b));
 		break;
 	case FL_OBJ_FILTER:
-		fl_strbuf_appendf(&sb, "tc filter %s dev %s %s protocol %s prio %u", add, o->dev,
-				  o->ingress ? "ingress" : "egress",
+		fl_strbuf_appendf(&sb, "tc filter %s dev ", add);
+		dev_arg(&sb, o->dev);
+		fl_strbuf_appendf(&sb, " %s protocol %s prio %u", o->ingress ? "ingress" : "egress",
 				  o->protocol == ETH_P_IP ? "ip" : "ipv6", o->prio);
 		if (o->op == FL_OBJ_DEL) {
 			if (o->handle) {
@@ -348,13 +389,19 @@ static void render_header(struct out *o, const struct fl_plan *p)
 		pr_str(o, NULL, " %s", p->devices[i]);
 	close_obj(o, ']');
 	if (!p->devices_resolved)
-		pr_text(o, " = every link of the namespace but lo, resolved at apply");
+		pr_text(o, " = every link of the namespace but lo, resolved at apply\n"
+			   "# (to paste these commands, set DEV to one of them first: DEV=eth0)");
 	pr_text(o, "\n");
 	close_obj(o, '}');
 
-	pr_text(o, "# never touched: tcp port 22 (SSH)");
+	pr_text(o, "# never touched:");
 	open_obj(o, "exclude", '[');
-	pr_str(o, NULL, NULL, "tcp port 22 (SSH)");
+	for (size_t i = 0; i < p->n_ssh_ports; i++) {
+		char buf[64];
+		snprintf(buf, sizeof(buf), "tcp port %u (SSH%s)", p->ssh_ports[i],
+			 p->ssh_ports[i] == 22 ? "" : ": this session");
+		pr_str(o, NULL, i ? ", %s" : " %s", buf);
+	}
 	for (size_t i = 0; i < p->n_exclude; i++) {
 		char buf[96];
 		pr_str(o, NULL, ", %s", fl_target_to_string(&p->exclude[i], buf));
@@ -483,8 +530,15 @@ static void render_step(struct out *o, const struct fl_plan *p, const struct fl_
 	if (ps->step == s->n_steps - 1 && st->kind != FL_STEP_END)
 		pr_text(o, " (last step: the end follows, reverting everything)");
 	pr_text(o, "\n");
-	if (st->description)
-		pr_text(o, "#   %s\n", st->description);
+	if (st->description) {
+		/* Every line a comment: a description must never run as shell. */
+		const char *d = st->description;
+		while (*d) {
+			size_t n = strcspn(d, "\n");
+			pr_text(o, "#   %.*s\n", (int)n, d);
+			d += n + (d[n] == '\n');
+		}
+	}
 
 	open_obj(o, "objects", '[');
 	size_t last_fault = SIZE_MAX - 1;

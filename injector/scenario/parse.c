@@ -368,9 +368,13 @@ static void scope_interface(struct ctx *c, yaml_node_t *v, void *obj)
 
 	if (!want_scalar(c, v, "interfaces", "an interface name"))
 		return;
-	if (strlen(scalar(v)) > 15 || strchr(scalar(v), '/') || strchr(scalar(v), ' ') ||
-	    !scalar(v)[0]) {
-		err(c, v, "bad interface name '%s' (expected 1 to 15 characters, no '/' or space)",
+	/* Stricter than Linux: these names end up in tc and nft commands, unquoted by people. */
+	bool ok = scalar(v)[0] && strlen(scalar(v)) <= 15;
+	for (const char *ch = scalar(v); *ch && ok; ch++)
+		ok = (*ch >= 'a' && *ch <= 'z') || (*ch >= 'A' && *ch <= 'Z') ||
+		     (*ch >= '0' && *ch <= '9') || strchr("-_.@:", *ch);
+	if (!ok) {
+		err(c, v, "bad interface name '%s' (expected 1 to 15 letters, digits, '-', '_', '.', '@' or ':')",
 		    scalar(v));
 		return;
 	}
