@@ -27,11 +27,6 @@ static int on_option(const char *name, const char *arg, void *userdata)
 	return 0;
 }
 
-static bool alive(int pid)
-{
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-
 int fl_cmd_status(int argc, char **argv)
 {
 	struct status_opts o = { .run_dir = FL_RUN_DIR };
@@ -60,7 +55,7 @@ int fl_cmd_status(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/%s", o.run_dir, de->d_name);
 		if (fl_journal_load(path, &j) < 0)
 			continue;
-		up = alive(j->pid);
+		up = fl_pid_alive(j->pid);
 		leftovers |= !up && j->n_roots;
 		if (o.json) {
 			fl_strbuf_append(&sb, n ? ",{" : "{");

@@ -473,11 +473,6 @@ static int open_journal_ns(const struct fl_journal *j)
 	return fd;
 }
 
-static bool pid_alive(int pid)
-{
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-
 static void scratch_add(struct fl_journal *scratch, const struct fl_root *root)
 {
 	struct fl_root *g;
@@ -585,7 +580,7 @@ static int recover_in(int ns_fd, const char *where, struct fl_journal *j, bool s
  * the namespace it covers (also when skipped), so the reserved-name scan
  * leaves that namespace to its owner.
  */
-static int recover_one(const char *path, bool scan, void (*report)(const char *, void *),
+static int recover_one(const char *path, bool guardian, void (*report)(const char *, void *),
 		       void *userdata, uint64_t *ret_ino)
 {
 	struct fl_journal *j = NULL;
@@ -597,7 +592,8 @@ static int recover_one(const char *path, bool scan, void (*report)(const char *,
 		return r;
 	}
 	*ret_ino = j->ino;
-	if (j->pid != (int)getpid() && pid_alive(j->pid) && j->n_roots) {
+	/* The guardian knows its run is gone (its pipe closed), whatever ps says. */
+	if (!guardian && j->pid != (int)getpid() && fl_pid_alive(j->pid) && j->n_roots) {
 		say(report, userdata, "%s: run %d is still active; stop it first", path, j->pid);
 		fl_journal_free(j);
 		return -EBUSY;
@@ -614,7 +610,7 @@ static int recover_one(const char *path, bool scan, void (*report)(const char *,
 	if (j->n_roots)
 		say(report, userdata, "%s: %zu live object(s) of scenario '%s' (run %d) in netns %s", path,
 		    j->n_roots, j->scenario ? j->scenario : "?", j->pid, j->netns ? j->netns : "?");
-	r = recover_in(fd, j->netns ? j->netns : "?", j, scan, report, userdata);
+	r = recover_in(fd, j->netns ? j->netns : "?", j, !guardian, report, userdata);
 	close(fd);
 	if (j->n_roots == 0)
 		unlink(path);
@@ -627,7 +623,7 @@ int fl_recover_journal(const char *path, void (*report)(const char *line, void *
 {
 	uint64_t ino;
 
-	return recover_one(path, false, report, userdata, &ino);
+	return recover_one(path, true, report, userdata, &ino);
 }
 
 int fl_recover(const char *run_dir, void (*report)(const char *line, void *userdata),
@@ -664,7 +660,7 @@ int fl_recover(const char *run_dir, void (*report)(const char *line, void *userd
 		if (len < 9 || strcmp(de->d_name + len - 8, ".journal") != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", run_dir, de->d_name);
-		r = recover_one(path, true, report, userdata, &ino);
+		r = recover_one(path, false, report, userdata, &ino);
 		if (r < 0 && !first)
 			first = r;
 		if (ino && n_done < ELEMENTSOF(done))

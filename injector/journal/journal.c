@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -103,6 +104,28 @@ static int track_fault(struct fl_journal *j, const char *id, bool on)
 	snprintf(g[j->n_faults].id, sizeof(g[j->n_faults].id), "%s", id);
 	g[j->n_faults++].on = on;
 	return 0;
+}
+
+/* Alive, and not a zombie: a killed run stays a zombie until its parent reaps it. */
+bool fl_pid_alive(int pid)
+{
+	char path[64], buf[256];
+	FILE *f;
+	bool alive = true;
+
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;
+	if (fgets(buf, sizeof(buf), f)) {
+		const char *rp = strrchr(buf, ')');
+		if (rp && (rp[2] == 'Z' || rp[2] == 'X'))
+			alive = false;
+	}
+	fclose(f);
+	return alive;
 }
 
 int fl_journal_load(const char *path, struct fl_journal **ret)

@@ -98,6 +98,8 @@ int fl_journal_fault(struct fl_journal *j, const char *id, bool on);
 bool fl_journal_has(const struct fl_journal *j, const struct fl_root *r);
 /* Closes; deletes the file when nothing is live (a clean end). */
 void fl_journal_close(struct fl_journal *j);
+/* Whether pid is a live process (a zombie is not: a killed run is one until reaped). */
+bool fl_pid_alive(int pid);
 /* Text of a root, as in the file ("prio eth0 egress 49154"). buf of 64. */
 const char *fl_root_to_string(const struct fl_root *r, char buf[static 64]);
 
