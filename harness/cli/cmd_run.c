@@ -302,6 +302,19 @@ int fl_cmd_run(int argc, char **argv)
 	}
 	fl_diag_done(&diag);
 
+	if (!o.dry_run) {
+		/* Before the first fault: SSH must pass even a partition of everything. */
+		char *why = NULL;
+		r = fl_selftest_exclusions(p, &why);
+		if (r < 0) {
+			fprintf(stderr, "faultline run: error: the SSH exclusion self-test failed: %s (expected tcp port 22 to pass; nothing was changed)\n",
+				why ? why : strerror(-r));
+			free(why);
+			return FL_EXIT_SYSTEM;
+		}
+		printf("faultline run: self-test: tcp port 22 passes a partition of everything\n");
+	}
+
 	rs.p = p;
 	rs.dry_run = o.dry_run;
 	rs.tty = fl_cli_isatty();

@@ -56,6 +56,8 @@ int fl_cmd_status(int argc, char **argv)
 		if (fl_journal_load(path, &j) < 0)
 			continue;
 		up = fl_pid_alive(j->pid);
+		if (!up && j->n_roots == 0)
+			continue; /* a run that died before its first fault: nothing in the kernel */
 		leftovers |= !up && j->n_roots;
 		if (o.json) {
 			fl_strbuf_append(&sb, n ? ",{" : "{");

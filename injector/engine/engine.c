@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -655,6 +656,16 @@ int fl_recover(const char *run_dir, void (*report)(const char *line, void *userd
 			if (f)
 				fclose(f);
 			unlink(path);
+			continue;
+		}
+		if (len > 5 && strcmp(de->d_name + len - 5, ".lock") == 0) {
+			/* A lock nobody holds is left by a run that died before its guardian: tidy. */
+			snprintf(path, sizeof(path), "%s/%s", run_dir, de->d_name);
+			int fd = open(path, O_RDWR | O_CLOEXEC);
+			if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+				unlink(path);
+			if (fd >= 0)
+				close(fd);
 			continue;
 		}
 		if (len < 9 || strcmp(de->d_name + len - 8, ".journal") != 0)

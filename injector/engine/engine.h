@@ -42,6 +42,16 @@ int fl_engine_list_devices(struct fl_engine_ns *e, char ***ret, size_t *ret_n);
  */
 int fl_engine_check_plan(const struct fl_plan *p, struct fl_diag *diag);
 
+/*
+ * Proves, before the first fault, that this plan's exclusions let SSH
+ * through a partition of everything: a real TCP handshake to port 22 (must
+ * succeed) and to another port (must time out), in two scratch namespaces
+ * joined by a veth pair, with the nftables rules the planner renders.
+ * Nothing on the host changes. Returns 0, or -EPROTO with *ret_error
+ * (caller frees) saying what failed, or -errno.
+ */
+int fl_selftest_exclusions(const struct fl_plan *p, char **ret_error);
+
 /* Applies plan step i. The plan must have been built with resolved devices. */
 int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i);
 

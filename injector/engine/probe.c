@@ -12,13 +12,10 @@
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/tc_act/tc_mirred.h>
-#include <poll.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <netlink/netlink.h>
@@ -32,6 +29,7 @@
 #include <nftables/libnftables.h>
 
 #include "engine/probe.h"
+#include "util/child.h"
 #include "util/macro.h"
 
 #define PROBE_TIMEOUT_MS 5000
@@ -312,45 +310,36 @@ static unsigned from_module_lists(void)
 	return have;
 }
 
+struct probe_result {
+	uint8_t in_namespace;
+	unsigned have;
+};
+
+static size_t probe_child(void *buf, size_t n, void *userdata)
+{
+	struct probe_result *res = buf;
+
+	(void)n;
+	(void)userdata;
+	res->in_namespace = enter_namespaces();
+	res->have = res->in_namespace ? probe_here() : 0;
+	return sizeof(*res);
+}
+
 int fl_probe(struct fl_caps *ret_caps)
 {
-	int pfd[2];
-	pid_t pid;
+	struct probe_result res = { 0 };
 	unsigned have = 0;
 	bool got = false;
+	ssize_t k;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		int r = -errno;
-		close(pfd[0]);
-		close(pfd[1]);
-		return r;
-	}
-	if (pid == 0) {
-		/* The child: report, then vanish with its namespaces. */
-		unsigned result = 0;
-		uint8_t ok;
-		close(pfd[0]);
-		ok = enter_namespaces();
-		if (ok)
-			result = probe_here();
-		if (write(pfd[1], &ok, 1) != 1 || write(pfd[1], &result, sizeof(result)) < 0)
-			_exit(1);
-		_exit(0);
-	}
-	close(pfd[1]);
-
-	struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-	uint8_t ok = 0;
-	if (poll(&p, 1, PROBE_TIMEOUT_MS) == 1 && read(pfd[0], &ok, 1) == 1 && ok &&
-	    read(pfd[0], &have, sizeof(have)) == (ssize_t)sizeof(have))
+	k = fl_child_run(probe_child, NULL, &res, sizeof(res), PROBE_TIMEOUT_MS);
+	if (k < 0)
+		return (int)k;
+	if (k == (ssize_t)sizeof(res) && res.in_namespace) {
+		have = res.have;
 		got = true;
-	close(pfd[0]);
-	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	}
 
 	if (got) {
 		*ret_caps = (struct fl_caps){ have, "probed" };
