@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "cli.h"
@@ -191,6 +192,27 @@ static void on_event(const struct fl_run_event *ev, void *userdata)
 	(void)b;
 }
 
+/*
+ * From here on the run needs only CAP_NET_ADMIN: its sockets are open in the
+ * namespace, the self-test and the guardian (which keeps what it needs to
+ * recover) are behind it. A bug in the run can no longer mount, trace or
+ * kill anything.
+ */
+static int keep_only_net_admin(void)
+{
+	cap_t caps = cap_init();
+	cap_value_t keep[] = { CAP_NET_ADMIN };
+	int r = 0;
+
+	if (!caps)
+		return -errno;
+	if (cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) < 0 ||
+	    cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
+		r = -errno;
+	cap_free(caps);
+	return r;
+}
+
 static int open_error(int r, int holder, const struct fl_scenario *s)
 {
 	const char *ns = s->scope.netns ? s->scope.netns : "this namespace";
@@ -344,6 +366,15 @@ int fl_cmd_run(int argc, char **argv)
 				      &guardian);
 		if (r < 0) {
 			fprintf(stderr, "faultline run: error: cannot start the guardian: %s\n", strerror(-r));
+			free(rs.active);
+			return FL_EXIT_SYSTEM;
+		}
+	}
+	if (!o.dry_run) {
+		r = keep_only_net_admin();
+		if (r < 0) {
+			fprintf(stderr, "faultline run: error: cannot drop capabilities: %s\n", strerror(-r));
+			fl_guardian_release(&guardian);
 			free(rs.active);
 			return FL_EXIT_SYSTEM;
 		}

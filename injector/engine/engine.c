@@ -124,14 +124,7 @@ void fl_engine_close(struct fl_engine_ns *e)
 
 int fl_engine_list_devices(struct fl_engine_ns *e, char ***ret, size_t *ret_n)
 {
-	int saved, r, k;
-
-	r = fl_netns_enter(e->ns_fd, &saved);
-	if (r < 0)
-		return r;
-	r = fl_netns_list_devices(ret, ret_n);
-	k = fl_netns_leave(saved);
-	return r < 0 ? r : k;
+	return fl_netns_list_devices(e->nl, ret, ret_n);
 }
 
 /* ---- roots ------------------------------------------------------------------- */
@@ -251,17 +244,13 @@ int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t
 	const struct fl_step *st = &p->scenario->steps[ps->step];
 	struct fl_root *roots = NULL;
 	size_t n_roots = 0;
-	int saved, r = 0, k;
+	int r = 0;
 
 	if (!p->devices_resolved) {
 		set_error(e, "step '%s': the plan's devices are not resolved", st->id);
 		return -EINVAL;
 	}
-	r = fl_netns_enter(e->ns_fd, &saved);
-	if (r < 0) {
-		set_error(e, "step '%s': cannot enter the namespace: %s", st->id, strerror(-r));
-		return r;
-	}
+	/* The sockets were opened inside the namespace: no need to enter it (no CAP_SYS_ADMIN). */
 
 	/* Journal first: every root this step creates, in one write and one fsync. */
 	roots = calloc(ps->n_objs * 2 + 1, sizeof(*roots));
@@ -322,8 +311,7 @@ int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t
 		r = fl_journal_fault(e->j, st->heals[h].name, false);
 out:
 	free(roots);
-	k = fl_netns_leave(saved);
-	return r < 0 ? r : k;
+	return r;
 }
 
 /* ---- reverting roots --------------------------------------------------------------- */
@@ -388,21 +376,14 @@ static int revert_roots(struct fl_nl *nl, struct fl_nft *nft, struct fl_journal 
 
 int fl_engine_revert_all(struct fl_engine_ns *e)
 {
-	int saved, r, k;
+	int r = revert_roots(e->nl, e->nft, e->j, NULL, NULL);
 
-	r = fl_netns_enter(e->ns_fd, &saved);
-	if (r < 0) {
-		set_error(e, "revert: cannot enter the namespace: %s", strerror(-r));
-		return r;
-	}
-	r = revert_roots(e->nl, e->nft, e->j, NULL, NULL);
 	if (r < 0)
 		set_error(e, "revert: could not remove everything: %s", strerror(-r));
 	for (size_t i = 0; i < e->j->n_faults; i++)
 		if (e->j->faults[i].on)
 			(void)fl_journal_fault(e->j, e->j->faults[i].id, false);
-	k = fl_netns_leave(saved);
-	return r < 0 ? r : k;
+	return r;
 }
 
 /* ---- recover ----------------------------------------------------------------------- */
@@ -520,7 +501,7 @@ static int scan_reserved(struct fl_nl *nl, struct fl_nft *nft, const char *where
 		}
 		nl_cache_free(cache);
 	}
-	if (fl_netns_list_devices(&devs, &n_devs) == 0) {
+	if (fl_netns_list_devices(nl, &devs, &n_devs) == 0) {
 		for (size_t d = 0; d < n_devs; d++) {
 			for (int ing = 0; ing < 2; ing++)
 				for (unsigned prio = FL_TC_PRIO_PASS4; prio <= FL_TC_PRIO_HASH6; prio++) {

@@ -67,17 +67,13 @@ int fl_netns_inode(int fd, uint64_t *ret_ino)
 	return 0;
 }
 
-int fl_netns_list_devices(char ***ret, size_t *ret_n)
+int fl_netns_list_devices(struct fl_nl *nl, char ***ret, size_t *ret_n)
 {
-	_cleanup_(fl_nl_closep) struct fl_nl *nl = NULL;
 	struct nl_cache *cache = NULL;
 	char **names = NULL;
 	size_t n = 0;
 	int r;
 
-	r = fl_nl_open(&nl);
-	if (r < 0)
-		return r;
 	r = rtnl_link_alloc_cache(nl->sk, AF_UNSPEC, &cache);
 	if (r < 0)
 		return fl_nl_error(nl, r);

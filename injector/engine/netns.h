@@ -19,10 +19,11 @@ int fl_netns_leave(int saved);
 /* The namespace's inode: the same namespace has the same id, whatever path reached it. */
 int fl_netns_inode(int fd, uint64_t *ret_ino);
 
+struct fl_nl;
 /*
- * The links a fault may use in the current namespace: every link but lo and
- * our own IFBs, by name (caller frees each and the array). -errno on failure.
+ * The links a fault may use in nl's namespace: every link but lo and our
+ * own IFBs, by name (caller frees each and the array). -errno on failure.
  */
-int fl_netns_list_devices(char ***ret, size_t *ret_n);
+int fl_netns_list_devices(struct fl_nl *nl, char ***ret, size_t *ret_n);
 
 #endif

@@ -30,11 +30,24 @@ uint32_t fl_tc_prob(uint32_t ppb)
 				 : (uint32_t)(((uint64_t)ppb * UINT32_MAX) / FL_PPB_100);
 }
 
-static int ifindex_of(const char *dev)
+/*
+ * By name, over the socket's own namespace: the engine never needs to be
+ * inside the namespace it changes (if_nametoindex would), so it can drop
+ * CAP_SYS_ADMIN once its sockets are open.
+ */
+static int ifindex_of(struct fl_nl *nl, const char *dev)
 {
-	unsigned idx = if_nametoindex(dev);
+	struct rtnl_link *link = NULL;
+	int r = rtnl_link_get_kernel(nl->sk, 0, dev, &link), idx;
 
-	return idx ? (int)idx : -ENODEV;
+	if (r < 0) {
+		r = fl_nl_error(nl, r);
+		fl_nl_reset(nl);
+		return r == -ENOENT || r == -ENODEV ? -ENODEV : r;
+	}
+	idx = rtnl_link_get_ifindex(link);
+	rtnl_link_put(link);
+	return idx;
 }
 
 /* ---- links ------------------------------------------------------------------- */
@@ -184,7 +197,7 @@ static int qdisc_apply(struct fl_nl *nl, const struct fl_plan *p, const struct f
 		       bool *ret_created)
 {
 	struct rtnl_qdisc *q;
-	int ifindex = ifindex_of(o->dev), r;
+	int ifindex = ifindex_of(nl, o->dev), r;
 	bool clsact = strcmp(o->qdisc, "clsact") == 0;
 
 	if (ifindex < 0)
@@ -243,7 +256,7 @@ static int filter_apply(struct fl_nl *nl, const struct fl_obj *o)
 {
 	struct rtnl_cls *cls = rtnl_cls_alloc();
 	struct rtnl_act *act = NULL;
-	int ifindex = ifindex_of(o->dev), r = 0;
+	int ifindex = ifindex_of(nl, o->dev), r = 0;
 
 	if (!cls)
 		return -ENOMEM;
@@ -290,7 +303,7 @@ static int filter_apply(struct fl_nl *nl, const struct fl_obj *o)
 			/* A classid makes the node terminal; with no action the packet just passes. */
 			r = rtnl_u32_set_classid(cls, TC_H_MAKE(0, 1));
 		} else {
-			int target = ifindex_of(o->redirect);
+			int target = ifindex_of(nl, o->redirect);
 			if (target < 0) {
 				r = -NLE_NODEV;
 				break;
@@ -326,7 +339,7 @@ int fl_tc_has_clsact(struct fl_nl *nl, const char *dev)
 {
 	struct nl_cache *cache = NULL;
 	struct rtnl_qdisc *q;
-	int ifindex = ifindex_of(dev), r;
+	int ifindex = ifindex_of(nl, dev), r;
 
 	if (ifindex < 0)
 		return ifindex;
@@ -345,7 +358,7 @@ int fl_tc_has_clsact(struct fl_nl *nl, const char *dev)
 int fl_tc_has_prio(struct fl_nl *nl, const char *dev, bool ingress, uint16_t prio)
 {
 	struct nl_cache *cache = NULL;
-	int ifindex = ifindex_of(dev), r, found = 0;
+	int ifindex = ifindex_of(nl, dev), r, found = 0;
 
 	if (ifindex < 0)
 		return ifindex;

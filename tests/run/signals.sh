@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# SIGINT and SIGTERM in the middle of a run: everything reverted before the
-# process exits, exit code 128+N, and the revert time is reported.
+# SIGINT, SIGTERM and SIGHUP in the middle of a run: everything reverted
+# before the process exits, exit code 128+N, the revert time is reported;
+# and while faults hold, the run has dropped every capability but
+# CAP_NET_ADMIN.
 # Usage: signals.sh FAULTLINE
 source "$(dirname "$0")/lib.sh" "$1"
 make_topology
@@ -13,6 +15,9 @@ for sig in INT TERM HUP; do
   # Wait until the faults are in (the first step printed), then signal.
   for _ in $(seq 1 100); do grep -q "applied" "$WORK/out" && break; sleep 0.02; done
   grep -q "applied" "$WORK/out" || fail "run never applied a step: $(cat "$WORK/out")"
+  # While faults hold, the run keeps only CAP_NET_ADMIN (bit 12).
+  caps=$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status")
+  [ "$caps" = "0000000000001000" ] || fail "the run's effective capabilities are $caps, expected CAP_NET_ADMIN only"
   kill -"$sig" "$pid"
   wait "$pid"
   code=$?
