@@ -202,8 +202,15 @@ static int run_test(const struct fl_plan *p, char *why, size_t n)
 		goto out;
 	}
 
-	/* Before the rules: both ports answer, or the test proves nothing. */
-	if (try_connect(22, 1000) != 1 || try_connect(other, 1000) != 1) {
+	/*
+	 * Before the rules: both ports answer, or the test proves nothing. A new
+	 * veth carries nothing until linkwatch activates its qdisc (up to a
+	 * second later), so retry quickly rather than wait for TCP's 1 s RTO.
+	 */
+	int up = 0;
+	for (int tries = 0; tries < 30 && up != 1; tries++)
+		up = try_connect(22, 100);
+	if (up != 1 || try_connect(other, 1000) != 1) {
 		snprintf(why, n, "the scratch link does not carry traffic");
 		r = -EIO;
 		goto out;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The hard cap: a run whose --max-duration passes before its end reverts
+# everything and exits 3, whatever else happens.
+# Usage: cap.sh FAULTLINE
+source "$(dirname "$0")/lib.sh" "$1"
+make_topology
+write_scenario "$WORK/s.yaml" 2 1   # ends at 3 s real time
+dump_state > "$WORK/before.txt"
+start=$(date +%s%N)
+"$FL" run --run-dir "$RUN_DIR" --max-duration 1500ms "$WORK/s.yaml" >"$WORK/out" 2>&1
+code=$?
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$code" -eq 3 ] || fail "exit $code, expected 3: $(cat "$WORK/out")"
+grep -q "hard cap (--max-duration 1.5s) passed; everything reverted" "$WORK/out" || fail "message: $(cat "$WORK/out")"
+grep -q "step-4: heal" "$WORK/out" && fail "a step after the cap was applied"
+[ "$ms" -lt 2500 ] || fail "the run took $ms ms with a 1.5 s cap"
+dump_state > "$WORK/after.txt"
+cmp -s "$WORK/before.txt" "$WORK/after.txt" || { diff "$WORK/before.txt" "$WORK/after.txt" | head; fail "not restored"; }
+echo "cap: stopped at the 1.5 s cap after $ms ms, everything reverted, exit 3"
