@@ -213,9 +213,73 @@ static int keep_only_net_admin(void)
 	return r;
 }
 
-static int open_error(int r, int holder, const struct fl_scenario *s)
+/* One engine per namespace the plan acts in, opened (lock, journal) as the planner asks for its devices. */
+struct engines {
+	struct fl_engine_ns **e;
+	char **keys;
+	size_t n;
+	const char *run_dir, *scenario;
+	int holder, err;
+	const struct fl_scope *failed;
+};
+
+static int engine_for(struct engines *es, const struct fl_scope *sc, struct fl_engine_ns **ret)
 {
-	const char *ns = s->scope.netns ? s->scope.netns : "this namespace";
+	_cleanup_free_ char *key = fl_plan_ns_key(sc);
+	struct fl_engine_ns *e = NULL;
+	int r;
+
+	if (!key)
+		return -ENOMEM;
+	for (size_t i = 0; i < es->n; i++)
+		if (strcmp(es->keys[i], key) == 0) {
+			*ret = es->e[i];
+			return 0;
+		}
+	r = fl_engine_open(sc, es->run_dir, es->scenario, &e, &es->holder);
+	if (r < 0) {
+		es->err = r;
+		es->failed = sc;
+		return r;
+	}
+	struct fl_engine_ns **ge = reallocarray(es->e, es->n + 1, sizeof(*ge));
+	char **gk = ge ? reallocarray(es->keys, es->n + 1, sizeof(*gk)) : NULL;
+	if (ge)
+		es->e = ge;
+	if (gk)
+		es->keys = gk;
+	if (!ge || !gk) {
+		fl_engine_close(e);
+		return -ENOMEM;
+	}
+	es->e[es->n] = e;
+	es->keys[es->n++] = TAKE_PTR(key);
+	*ret = e;
+	return 0;
+}
+
+static int list_devices(const struct fl_scope *sc, char ***ret, size_t *ret_n, void *userdata)
+{
+	struct fl_engine_ns *e;
+	int r = engine_for(userdata, sc, &e);
+
+	return r < 0 ? r : fl_engine_list_devices(e, ret, ret_n);
+}
+
+static void engines_close(struct engines *es)
+{
+	for (size_t i = 0; i < es->n; i++) {
+		fl_engine_close(es->e[i]);
+		free(es->keys[i]);
+	}
+	free(es->e);
+	free(es->keys);
+	*es = (struct engines){ 0 };
+}
+
+static int open_error(int r, int holder, const struct fl_scope *sc)
+{
+	const char *ns = sc->netns ? sc->netns : "this namespace";
 
 	switch (r) {
 	case -EBUSY:
@@ -227,8 +291,8 @@ static int open_error(int r, int holder, const struct fl_scenario *s)
 			ns, holder);
 		return FL_EXIT_SYSTEM;
 	case -ENOENT:
-		fprintf(stderr, "%s: error: netns %s does not exist (expected an existing namespace)\n",
-			s->file, ns);
+		fprintf(stderr, "faultline run: error: netns %s does not exist (expected an existing namespace)\n",
+			ns);
 		return FL_EXIT_SYSTEM;
 	case -EPERM:
 	case -EACCES:
@@ -241,64 +305,43 @@ static int open_error(int r, int holder, const struct fl_scenario *s)
 	}
 }
 
-int fl_cmd_run(int argc, char **argv)
+/* Everything a run set up, released on every path out of fl_cmd_run. */
+struct run {
+	struct fl_scenario *s;
+	struct fl_plan *p;
+	struct engines es;
+	struct fl_guardian *guardians; /* one per engine */
+	size_t n_guardians;
+	struct run_state rs;
+	int sfd;
+};
+
+static void run_done(struct run *run)
 {
-	_cleanup_(fl_scenario_freep) struct fl_scenario *s = NULL;
-	_cleanup_(fl_plan_freep) struct fl_plan *p = NULL;
-	_cleanup_(fl_engine_closep) struct fl_engine_ns *e = NULL;
-	struct run_opts o = { .run_dir = FL_RUN_DIR };
+	/* Guardians still running here mean a revert failed: they try again as we exit. */
+	free(run->guardians);
+	engines_close(&run->es);
+	fl_plan_free(run->p);
+	fl_scenario_free(run->s);
+	free(run->rs.active);
+	if (run->rs.events)
+		fclose(run->rs.events);
+	if (run->sfd >= 0)
+		close(run->sfd);
+}
+
+/* Validates, locks, probes and plans: every failure here leaves the kernel untouched. */
+static int prepare(struct run *run, const struct run_opts *o, const char *file)
+{
 	struct fl_plan_options po = { 0 };
-	struct fl_guardian guardian = { 0 };
-	struct run_state rs = { 0 };
-	enum fl_run_result result;
 	struct fl_diag diag;
-	sigset_t mask;
-	int i, r, code, sfd, holder = 0;
-	uint64_t cap_ns = 0;
+	int r;
 
-	i = fl_cli_parse_options("run", argc, argv, on_option, &o);
-	if (i < 0)
-		return FL_EXIT_INPUT;
-	if (argc - i != 1)
-		return fl_cli_usage_error("run", "expected exactly one scenario file");
-	code = fl_cli_load_scenario(argv[i], &s);
-	if (code != FL_EXIT_OK)
-		return code;
-	if (o.timescale) {
-		uint64_t m;
-		if (fl_parse_micros(o.timescale, &m) < 0 || m == 0)
-			return fl_cli_usage_error("run", "bad --timescale '%s' (expected a number > 0)",
-						  o.timescale);
-		s->timescale_micro = m;
-	}
-	if (o.max_duration && (fl_parse_duration(o.max_duration, &cap_ns) < 0 || cap_ns == 0))
-		return fl_cli_usage_error("run", "bad --max-duration '%s' (expected a duration such as 10m)",
-					  o.max_duration);
-	if (!o.max_duration)
-		cap_ns = fl_scenario_real_ns(s, s->end_ns) + FL_RUN_MARGIN_NS;
-
-	/* Signals arrive as a readable fd, so the clock's wait can see them. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		fprintf(stderr, "faultline run: error: signalfd: %s\n", strerror(errno));
-		return FL_EXIT_SYSTEM;
-	}
-
-	/* Everything that can fail on input or capabilities fails here, before any change. */
-	if (!o.dry_run) {
-		r = fl_engine_open(&s->scope, o.run_dir, s->name, &e, &holder);
-		if (r < 0)
-			return open_error(r, holder, s);
-		r = fl_engine_list_devices(e, &po.devices, &po.n_devices);
-		if (r < 0) {
-			fprintf(stderr, "faultline run: error: cannot list the devices: %s\n", strerror(-r));
-			return FL_EXIT_SYSTEM;
-		}
+	if (!o->dry_run) {
+		/* Each namespace is opened (lock, journal) as the planner asks for its devices. */
+		run->es = (struct engines){ .run_dir = o->run_dir, .scenario = run->s->name };
+		po.list_devices = list_devices;
+		po.devices_userdata = &run->es;
 	}
 	r = fl_probe(&po.caps);
 	if (r < 0) {
@@ -309,21 +352,109 @@ int fl_cmd_run(int argc, char **argv)
 	unsigned sport;
 	if (ssh && sscanf(ssh, "%*s %*u %*s %u", &sport) == 1 && sport > 0 && sport < 65536)
 		po.ssh_ports[po.n_ssh_ports++] = (uint16_t)sport;
-	fl_diag_init(&diag, argv[i]);
-	r = fl_plan_build(s, &po, &diag, &p);
-	if (r == 0 && !o.dry_run)
-		r = fl_engine_check_plan(p, &diag);
-	for (size_t k = 0; k < po.n_devices; k++)
-		free(po.devices[k]);
-	free(po.devices);
+
+	fl_diag_init(&diag, file);
+	r = fl_plan_build(run->s, &po, &diag, &run->p);
+	if (r == 0 && !o->dry_run) {
+		/* Namespaces whose scope named its interfaces were not opened for devices. */
+		for (size_t k = 0; k < run->p->n_nss && r == 0; k++) {
+			struct fl_engine_ns *e;
+			r = engine_for(&run->es, &run->p->nss[k].scope, &e);
+		}
+		if (r == 0)
+			r = fl_engine_check_plan(run->p, &diag);
+	}
 	if (r < 0) {
-		_cleanup_free_ char *text = fl_diag_format(&diag);
-		fputs(text ? text : "out of memory\n", stderr);
+		int code;
+		if (run->es.err < 0) {
+			code = open_error(run->es.err, run->es.holder, run->es.failed);
+		} else {
+			_cleanup_free_ char *text = fl_diag_format(&diag);
+			fputs(text ? text : "out of memory\n", stderr);
+			code = r == -EINVAL ? FL_EXIT_INPUT : FL_EXIT_SYSTEM;
+		}
 		fl_diag_done(&diag);
-		return r == -EINVAL ? FL_EXIT_INPUT : FL_EXIT_SYSTEM;
+		return code;
 	}
 	fl_diag_done(&diag);
+	return FL_EXIT_OK;
+}
 
+/* engines in plan order: engines[k] acts in p->nss[k]. */
+static int engines_in_plan_order(struct run *run, struct fl_engine_ns ***ret)
+{
+	struct fl_engine_ns **v = calloc(run->p->n_nss ? run->p->n_nss : 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t k = 0; k < run->p->n_nss; k++) {
+		int r = engine_for(&run->es, &run->p->nss[k].scope, &v[k]);
+		if (r < 0) {
+			free(v);
+			return r;
+		}
+	}
+	*ret = v;
+	return 0;
+}
+
+int fl_cmd_run(int argc, char **argv)
+{
+	struct run run = { .sfd = -1 };
+	struct run_opts o = { .run_dir = FL_RUN_DIR };
+	struct fl_engine_ns **engines = NULL;
+	enum fl_run_result result = FL_RUN_FAILED;
+	sigset_t mask;
+	int i, r, code;
+	uint64_t cap_ns = 0;
+	char t1[FL_FMT_MAX], t2[FL_FMT_MAX];
+
+	i = fl_cli_parse_options("run", argc, argv, on_option, &o);
+	if (i < 0)
+		return FL_EXIT_INPUT;
+	if (argc - i != 1)
+		return fl_cli_usage_error("run", "expected exactly one scenario file");
+	code = fl_cli_load_scenario(argv[i], &run.s);
+	if (code != FL_EXIT_OK)
+		return code;
+	struct fl_scenario *s = run.s;
+	if (o.timescale) {
+		uint64_t m;
+		if (fl_parse_micros(o.timescale, &m) < 0 || m == 0) {
+			run_done(&run);
+			return fl_cli_usage_error("run", "bad --timescale '%s' (expected a number > 0)",
+						  o.timescale);
+		}
+		s->timescale_micro = m;
+	}
+	if (o.max_duration && (fl_parse_duration(o.max_duration, &cap_ns) < 0 || cap_ns == 0)) {
+		run_done(&run);
+		return fl_cli_usage_error("run", "bad --max-duration '%s' (expected a duration such as 10m)",
+					  o.max_duration);
+	}
+	if (!o.max_duration)
+		cap_ns = fl_scenario_real_ns(s, s->end_ns) + FL_RUN_MARGIN_NS;
+
+	/* Signals arrive as a readable fd, so the clock's wait can see them. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	run.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (run.sfd < 0) {
+		fprintf(stderr, "faultline run: error: signalfd: %s\n", strerror(errno));
+		run_done(&run);
+		return FL_EXIT_SYSTEM;
+	}
+
+	code = prepare(&run, &o, argv[i]);
+	if (code != FL_EXIT_OK) {
+		run_done(&run);
+		return code;
+	}
+	struct fl_plan *p = run.p;
+	struct run_state *rs = &run.rs;
 	if (!o.dry_run) {
 		/* Before the first fault: SSH must pass even a partition of everything. */
 		char *why = NULL;
@@ -332,120 +463,137 @@ int fl_cmd_run(int argc, char **argv)
 			fprintf(stderr, "faultline run: error: the SSH exclusion self-test failed: %s (expected tcp port 22 to pass; nothing was changed)\n",
 				why ? why : strerror(-r));
 			free(why);
+			run_done(&run);
 			return FL_EXIT_SYSTEM;
 		}
 		printf("faultline run: self-test: tcp port 22 passes a partition of everything\n");
+		r = engines_in_plan_order(&run, &engines);
+		if (r < 0) {
+			run_done(&run);
+			return FL_EXIT_SYSTEM;
+		}
 	}
 
-	rs.p = p;
-	rs.dry_run = o.dry_run;
-	rs.tty = fl_cli_isatty();
-	rs.active = calloc(s->n_steps ? s->n_steps : 1, sizeof(bool));
-	if (!rs.active)
+	rs->p = p;
+	rs->dry_run = o.dry_run;
+	rs->tty = fl_cli_isatty();
+	rs->active = calloc(s->n_steps ? s->n_steps : 1, sizeof(bool));
+	if (!rs->active) {
+		free(engines);
+		run_done(&run);
 		return FL_EXIT_SYSTEM;
+	}
 	if (o.events) {
-		rs.events = fopen(o.events, "we");
-		if (!rs.events) {
+		rs->events = fopen(o.events, "we");
+		if (!rs->events) {
 			fprintf(stderr, "faultline run: error: cannot write %s: %s\n", o.events, strerror(errno));
-			free(rs.active);
+			free(engines);
+			run_done(&run);
 			return FL_EXIT_INPUT;
 		}
 	}
 
-	char t1[FL_FMT_MAX], t2[FL_FMT_MAX];
-	printf("faultline run: %s: %zu steps, ends at %s scenario time, %s real%s\n", s->name,
-	       s->n_steps, fl_format_duration_human(s->end_ns, t1),
+	printf("faultline run: %s: %zu steps in %zu namespace%s, ends at %s scenario time, %s real%s\n",
+	       s->name, s->n_steps, p->n_nss, p->n_nss == 1 ? "" : "s",
+	       fl_format_duration_human(s->end_ns, t1),
 	       fl_format_duration_human(fl_scenario_real_ns(s, s->end_ns), t2),
 	       o.dry_run ? " (dry run: nothing is changed)" : "");
 	fflush(stdout);
 
-	rs.start_ns = fl_now_ns();
+	rs->start_ns = fl_now_ns();
 	if (!o.dry_run) {
-		/* The guardian first: from here on, a crash of this process is covered. */
-		r = fl_guardian_start(fl_engine_journal(e)->path, rs.start_ns + cap_ns + FL_NSEC_PER_SEC,
-				      &guardian);
+		/* The guardians first (one per namespace's journal): from here on, a crash is covered. */
+		run.guardians = calloc(p->n_nss, sizeof(*run.guardians));
+		r = run.guardians ? 0 : -ENOMEM;
+		for (size_t k = 0; k < p->n_nss && r == 0; k++) {
+			r = fl_guardian_start(fl_engine_journal(engines[k])->path,
+					      rs->start_ns + cap_ns + FL_NSEC_PER_SEC, &run.guardians[k]);
+			if (r == 0)
+				run.n_guardians++;
+		}
+		if (r == 0)
+			r = keep_only_net_admin();
 		if (r < 0) {
-			fprintf(stderr, "faultline run: error: cannot start the guardian: %s\n", strerror(-r));
-			free(rs.active);
+			fprintf(stderr, "faultline run: error: cannot start the guardians or drop capabilities: %s\n",
+				strerror(-r));
+			for (size_t k = 0; k < run.n_guardians; k++)
+				fl_guardian_release(&run.guardians[k]);
+			free(engines);
+			run_done(&run);
 			return FL_EXIT_SYSTEM;
 		}
 	}
-	if (!o.dry_run) {
-		r = keep_only_net_admin();
-		if (r < 0) {
-			fprintf(stderr, "faultline run: error: cannot drop capabilities: %s\n", strerror(-r));
-			fl_guardian_release(&guardian);
-			free(rs.active);
-			return FL_EXIT_SYSTEM;
-		}
-	}
-	event_json(&rs, "start", "\"scenario\":\"%s\",\"steps\":%zu,\"dry_run\":%s", s->name,
-		   s->n_steps, o.dry_run ? "true" : "false");
+	event_json(rs, "start", "\"scenario\":\"%s\",\"steps\":%zu,\"namespaces\":%zu,\"dry_run\":%s",
+		   s->name, s->n_steps, p->n_nss, o.dry_run ? "true" : "false");
 
 	struct fl_runner_options ro = {
 		.dry_run = o.dry_run,
 		.max_duration_ns = cap_ns,
-		.tick_ns = rs.tty ? FL_TICK_NS : 0,
-		.stop_fd = sfd,
+		.tick_ns = rs->tty ? FL_TICK_NS : 0,
+		.stop_fd = run.sfd,
 		.on_event = on_event,
-		.userdata = &rs,
+		.userdata = rs,
 	};
-	r = fl_runner_run(p, e, &ro, rs.start_ns, &result);
+	r = fl_runner_run(p, engines, &ro, rs->start_ns, &result);
 	uint64_t stop_at = fl_now_ns();
-	clear_status(&rs);
+	clear_status(rs);
 
 	struct signalfd_siginfo si = { 0 };
-	if (result == FL_RUN_STOPPED && read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+	if (result == FL_RUN_STOPPED && read(run.sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		si.ssi_signo = SIGTERM;
 
+	/* Every namespace, even if one fails: each has its own journal and guardian. */
 	int revert = 0;
-	if (e) {
-		revert = fl_engine_revert_all(e);
-		if (revert < 0)
-			fprintf(stderr, "faultline run: error: %s (run 'faultline recover')\n", fl_engine_error(e));
+	for (size_t k = 0; engines && k < p->n_nss; k++) {
+		int k_r = fl_engine_revert_all(engines[k]);
+		if (k_r < 0) {
+			fprintf(stderr, "faultline run: error: netns %s: %s (run 'faultline recover')\n",
+				p->nss[k].key, fl_engine_error(engines[k]));
+			revert = k_r;
+		} else if (k < run.n_guardians) {
+			fl_guardian_release(&run.guardians[k]);
+		}
 	}
 	uint64_t reverted = fl_now_ns() - stop_at;
-	if (!o.dry_run && revert == 0)
-		fl_guardian_release(&guardian);
-	/* If the revert failed, leave the guardian to try again when we exit. */
+	free(engines);
 
 	static const char *const results[] = { "completed", "stopped", "failed", "timed_out" };
-	event_json(&rs, "end", "\"result\":\"%s\",\"revert_ns\":%llu,\"reverted\":%s",
+	event_json(rs, "end", "\"result\":\"%s\",\"revert_ns\":%llu,\"reverted\":%s",
 		   r < 0 ? "error" : results[result], (unsigned long long)reverted,
 		   revert == 0 ? "true" : "false");
-	if (rs.events)
-		fclose(rs.events);
-	free(rs.active);
 
+	const char *done = revert == 0 ? "everything reverted"
+				       : "NOT everything reverted: run 'faultline recover'";
 	if (r < 0) {
 		fprintf(stderr, "faultline run: error: the clock failed: %s\n", strerror(-r));
-		return FL_EXIT_SYSTEM;
-	}
-	switch (result) {
-	case FL_RUN_COMPLETED:
-		printf("faultline run: completed; everything reverted\n");
-		if (s->n_expects)
-			printf("faultline run: %zu expectation(s) not judged: the harness that drives flows is not built yet\n",
-			       s->n_expects);
-		code = revert == 0 ? FL_EXIT_OK : FL_EXIT_SYSTEM;
-		break;
-	case FL_RUN_STOPPED:
-		printf("faultline run: stopped by %s; everything reverted in %.1f ms\n",
-		       strsignal((int)si.ssi_signo), (double)reverted / 1e6);
-		code = 128 + (int)si.ssi_signo;
-		break;
-	case FL_RUN_FAILED:
-		printf("faultline run: a step could not be applied; everything reverted\n");
 		code = FL_EXIT_SYSTEM;
-		break;
-	case FL_RUN_TIMED_OUT:
-		printf("faultline run: the hard cap (--max-duration %s) passed; everything reverted\n",
-		       fl_format_duration(cap_ns, t1));
-		code = FL_EXIT_SYSTEM;
-		break;
+	} else {
+		switch (result) {
+		case FL_RUN_COMPLETED:
+			printf("faultline run: completed; %s\n", done);
+			if (s->n_expects)
+				printf("faultline run: %zu expectation(s) not judged: the harness that drives flows is not built yet\n",
+				       s->n_expects);
+			code = FL_EXIT_OK;
+			break;
+		case FL_RUN_STOPPED:
+			printf("faultline run: stopped by %s; %s in %.1f ms\n",
+			       strsignal((int)si.ssi_signo), done, (double)reverted / 1e6);
+			code = 128 + (int)si.ssi_signo;
+			break;
+		case FL_RUN_FAILED:
+			printf("faultline run: a step could not be applied; %s\n", done);
+			code = FL_EXIT_SYSTEM;
+			break;
+		case FL_RUN_TIMED_OUT:
+			printf("faultline run: the hard cap (--max-duration %s) passed; %s\n",
+			       fl_format_duration(cap_ns, t1), done);
+			code = FL_EXIT_SYSTEM;
+			break;
+		}
 	}
 	if (revert < 0)
 		code = FL_EXIT_SYSTEM;
-	close(sfd);
+	run_done(&run);
 	return code;
 }

@@ -238,7 +238,7 @@ int fl_engine_check_plan(const struct fl_plan *p, struct fl_diag *diag)
 	return r;
 }
 
-int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i)
+int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i, size_t ns)
 {
 	const struct fl_plan_step *ps = &p->steps[i];
 	const struct fl_step *st = &p->scenario->steps[ps->step];
@@ -246,7 +246,7 @@ int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t
 	size_t n_roots = 0;
 	int r = 0;
 
-	if (!p->devices_resolved) {
+	if (ns >= p->n_nss || !p->nss[ns].devices_resolved) {
 		set_error(e, "step '%s': the plan's devices are not resolved", st->id);
 		return -EINVAL;
 	}
@@ -260,6 +260,8 @@ int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t
 	}
 	for (size_t k2 = 0; k2 < ps->n_objs; k2++) {
 		const struct fl_obj *o = &ps->objs[k2];
+		if (o->ns != ns)
+			continue;
 		if (o->kind == FL_OBJ_QDISC && o->op == FL_OBJ_ADD && strcmp(o->qdisc, "clsact") == 0) {
 			int has = fl_tc_has_clsact(e->nl, o->dev);
 			if (has < 0) {
@@ -284,6 +286,9 @@ int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t
 		const struct fl_obj *o = &ps->objs[k2];
 		char *msg = NULL;
 
+		if (o->ns != ns)
+			continue;
+
 		if (o->kind == FL_OBJ_QDISC && o->op == FL_OBJ_ADD && strcmp(o->qdisc, "clsact") == 0) {
 			struct fl_root root = root_of(FL_ROOT_CLSACT, o->dev);
 			if (!fl_journal_has(e->j, &root))
@@ -305,10 +310,11 @@ int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t
 		}
 	}
 
-	if (st->kind == FL_STEP_FAULT)
+	if (st->kind == FL_STEP_FAULT && p->faults[ps->step].ns == ns)
 		r = fl_journal_fault(e->j, st->id, true);
 	for (size_t h = 0; r == 0 && st->kind == FL_STEP_HEAL && h < st->n_heals; h++)
-		r = fl_journal_fault(e->j, st->heals[h].name, false);
+		if (p->faults[st->heals[h].index].ns == ns)
+			r = fl_journal_fault(e->j, st->heals[h].name, false);
 out:
 	free(roots);
 	return r;

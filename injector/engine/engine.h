@@ -52,8 +52,11 @@ int fl_engine_check_plan(const struct fl_plan *p, struct fl_diag *diag);
  */
 int fl_selftest_exclusions(const struct fl_plan *p, char **ret_error);
 
-/* Applies plan step i. The plan must have been built with resolved devices. */
-int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i);
+/*
+ * Applies what plan step i does in namespace ns (an index into p->nss: the
+ * namespace this engine was opened for). Its devices must be resolved.
+ */
+int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i, size_t ns);
 
 /* Removes every live root in the journal, newest first. Keeps going past errors. */
 int fl_engine_revert_all(struct fl_engine_ns *e);

@@ -53,12 +53,17 @@ struct builder {
 	const struct fl_plan_options *opts;
 	struct fl_plan *p;
 	struct fl_diag *diag;
-	struct state st;
+	struct state *nst; /* per namespace */
+	size_t ns;         /* the namespace being written */
 	struct fl_plan_step *cur;
 	int r; /* first error */
 };
 
 /* ---- small helpers --------------------------------------------------------- */
+
+/* The namespace being written, and what exists in it. */
+#define NS(b) (&(b)->p->nss[(b)->ns])
+#define ST(b) (&(b)->nst[(b)->ns])
 
 static int normalize_targets(struct fl_target *t, size_t *n, const struct fl_target **ret_a,
 			     const struct fl_target **ret_b);
@@ -94,7 +99,7 @@ static struct fl_obj *new_obj(struct builder *b, enum fl_obj_kind kind, enum fl_
 	}
 	ps->objs = g;
 	g = &ps->objs[ps->n_objs++];
-	*g = (struct fl_obj){ .kind = kind, .op = op, .fault = fault };
+	*g = (struct fl_obj){ .kind = kind, .op = op, .fault = fault, .ns = b->ns };
 	snprintf(g->dev, sizeof(g->dev), "%s", dev ? dev : "");
 	return g;
 }
@@ -115,7 +120,7 @@ static void add_nft(struct builder *b, size_t fault, struct fl_strbuf *text, uns
 		return;
 	}
 	for (size_t i = 0; i < ps->n_objs; i++)
-		if (ps->objs[i].kind == FL_OBJ_NFT)
+		if (ps->objs[i].kind == FL_OBJ_NFT && ps->objs[i].ns == b->ns)
 			o = &ps->objs[i];
 	if (o) {
 		char *joined;
@@ -180,12 +185,12 @@ static void nft_element(struct fl_strbuf *sb, const struct fl_target *t)
 static void nft_devices(struct builder *b, struct fl_strbuf *sb)
 {
 	fl_strbuf_append(sb, "{ ");
-	for (size_t i = 0; i < b->p->n_devices; i++) {
+	for (size_t i = 0; i < NS(b)->n_devices; i++) {
 		/* Quoted: Linux allows device names nft would read as syntax. */
-		if (b->p->devices_resolved)
-			fl_strbuf_appendf(sb, "%s\"%s\"", i ? ", " : "", b->p->devices[i]);
+		if (NS(b)->devices_resolved)
+			fl_strbuf_appendf(sb, "%s\"%s\"", i ? ", " : "", NS(b)->devices[i]);
 		else
-			fl_strbuf_appendf(sb, "%s%s", i ? ", " : "", b->p->devices[i]);
+			fl_strbuf_appendf(sb, "%s%s", i ? ", " : "", NS(b)->devices[i]);
 	}
 	fl_strbuf_append(sb, " }");
 }
@@ -392,14 +397,14 @@ static void nft_fault(struct builder *b, size_t idx, bool add)
 	struct fl_strbuf sb = { 0 };
 	unsigned created = 0;
 
-	if (add && inet && !b->st.nft_inet) {
+	if (add && inet && !ST(b)->nft_inet) {
 		nft_create_inet(b, &sb);
-		b->st.nft_inet = true;
+		ST(b)->nft_inet = true;
 		created |= FL_NFT_INET;
 	}
-	if (add && !inet && !b->st.nft_netdev) {
+	if (add && !inet && !ST(b)->nft_netdev) {
 		nft_create_netdev(b, &sb);
-		b->st.nft_netdev = true;
+		ST(b)->nft_netdev = true;
 		created |= FL_NFT_NETDEV;
 	}
 	if (add) {
@@ -546,7 +551,7 @@ static struct fl_obj *pass_filter(struct builder *b, const char *dev, int hook, 
 /* Exclusions (pass), then our two tables and the root nodes that jump into them. */
 static void tc_create_tables(struct builder *b, int hook, int fam)
 {
-	struct tc_tables *tt = &b->st.tables[hook][fam];
+	struct tc_tables *tt = &ST(b)->tables[hook][fam];
 	uint16_t hash_prio = fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6;
 	uint32_t ht = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, false);
 	uint32_t pfx = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, true);
@@ -556,8 +561,8 @@ static void tc_create_tables(struct builder *b, int hook, int fam)
 	const uint16_t *ssh = b->p->ssh_ports;
 	size_t n_ssh = b->p->n_ssh_ports;
 
-	for (size_t d = 0; d < b->p->n_devices; d++) {
-		const char *dev = b->p->devices[d];
+	for (size_t d = 0; d < NS(b)->n_devices; d++) {
+		const char *dev = NS(b)->devices[d];
 		struct fl_obj *o;
 
 		for (size_t i = 0; i < n_ssh; i++)
@@ -651,9 +656,9 @@ static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 		for_each_fault_target(b, st, t) need |= (t->family == AF_INET6) == (fam == FAM6);
 		if (!need)
 			continue;
-		if (!b->st.tables[hook][fam].created)
+		if (!ST(b)->tables[hook][fam].created)
 			tc_create_tables(b, hook, fam);
-		struct tc_tables *tt = &b->st.tables[hook][fam];
+		struct tc_tables *tt = &ST(b)->tables[hook][fam];
 		uint32_t ht = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, false);
 		uint32_t pfx = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, true);
 
@@ -682,9 +687,9 @@ static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 					b->r = -EINVAL;
 					return;
 				}
-				for (size_t d = 0; d < b->p->n_devices; d++) {
+				for (size_t d = 0; d < NS(b)->n_devices; d++) {
 					struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD,
-								   b->p->devices[d], idx);
+								   NS(b)->devices[d], idx);
 					if (!o)
 						return;
 					tc_filter_common(o, hook, fam,
@@ -725,14 +730,14 @@ static void tc_fault(struct builder *b, size_t idx, bool add)
 	struct fl_obj *o;
 
 	if (add) {
-		if (!b->st.clsact) {
-			for (size_t d = 0; d < b->p->n_devices; d++) {
-				o = new_obj(b, FL_OBJ_QDISC, FL_OBJ_ADD, b->p->devices[d], SIZE_MAX);
+		if (!ST(b)->clsact) {
+			for (size_t d = 0; d < NS(b)->n_devices; d++) {
+				o = new_obj(b, FL_OBJ_QDISC, FL_OBJ_ADD, NS(b)->devices[d], SIZE_MAX);
 				if (!o)
 					return;
 				snprintf(o->qdisc, sizeof(o->qdisc), "clsact");
 			}
-			b->st.clsact = true;
+			ST(b)->clsact = true;
 		}
 		o = new_obj(b, FL_OBJ_LINK, FL_OBJ_ADD, pf->ifb, idx);
 		if (!o)
@@ -764,6 +769,7 @@ static void tc_fault(struct builder *b, size_t idx, bool add)
 
 static void apply_fault(struct builder *b, size_t idx, bool add)
 {
+	b->ns = b->p->faults[idx].ns;
 	switch (b->p->faults[idx].engine) {
 	case FL_ENGINE_NETEM:
 	case FL_ENGINE_TC:
@@ -778,14 +784,21 @@ static void apply_fault(struct builder *b, size_t idx, bool add)
 	}
 }
 
-/* At the end: shared structures, after every fault is gone. */
+/* At the end: shared structures, after every fault is gone, in every namespace. */
+static void teardown_ns(struct builder *b);
 static void teardown(struct builder *b)
+{
+	for (b->ns = 0; b->ns < b->p->n_nss; b->ns++)
+		teardown_ns(b);
+}
+
+static void teardown_ns(struct builder *b)
 {
 	for (int hook = 0; hook < _HOOK_MAX; hook++)
 		for (int fam = 0; fam < _FAM_MAX; fam++) {
-			if (!b->st.tables[hook][fam].created)
+			if (!ST(b)->tables[hook][fam].created)
 				continue;
-			for (size_t d = 0; d < b->p->n_devices; d++) {
+			for (size_t d = 0; d < NS(b)->n_devices; d++) {
 				/* Deleting a priority deletes every filter in it: ours only. */
 				const uint16_t prios[] = {
 					fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6,
@@ -793,7 +806,7 @@ static void teardown(struct builder *b)
 				};
 				for (size_t i = 0; i < ELEMENTSOF(prios); i++) {
 					struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_DEL,
-								   b->p->devices[d], SIZE_MAX);
+								   NS(b)->devices[d], SIZE_MAX);
 					if (!o)
 						return;
 					tc_filter_common(o, hook, fam, prios[i]);
@@ -801,26 +814,26 @@ static void teardown(struct builder *b)
 					o->handle = 0; /* the whole priority */
 				}
 			}
-			b->st.tables[hook][fam].created = false;
+			ST(b)->tables[hook][fam].created = false;
 		}
-	if (b->st.clsact) {
-		for (size_t d = 0; d < b->p->n_devices; d++) {
-			struct fl_obj *o = new_obj(b, FL_OBJ_QDISC, FL_OBJ_DEL, b->p->devices[d], SIZE_MAX);
+	if (ST(b)->clsact) {
+		for (size_t d = 0; d < NS(b)->n_devices; d++) {
+			struct fl_obj *o = new_obj(b, FL_OBJ_QDISC, FL_OBJ_DEL, NS(b)->devices[d], SIZE_MAX);
 			if (!o)
 				return;
 			snprintf(o->qdisc, sizeof(o->qdisc), "clsact");
 		}
-		b->st.clsact = false;
+		ST(b)->clsact = false;
 	}
-	if (b->st.nft_netdev || b->st.nft_inet) {
+	if (ST(b)->nft_netdev || ST(b)->nft_inet) {
 		struct fl_strbuf sb = { 0 };
-		if (b->st.nft_netdev)
+		if (ST(b)->nft_netdev)
 			fl_strbuf_append(&sb, "delete table netdev " FL_NFT_TABLE "\n");
-		if (b->st.nft_inet)
+		if (ST(b)->nft_inet)
 			fl_strbuf_append(&sb, "delete table inet " FL_NFT_TABLE "\n");
 		add_nft(b, SIZE_MAX, &sb, 0,
-			(b->st.nft_netdev ? FL_NFT_NETDEV : 0) | (b->st.nft_inet ? FL_NFT_INET : 0));
-		b->st.nft_netdev = b->st.nft_inet = false;
+			(ST(b)->nft_netdev ? FL_NFT_NETDEV : 0) | (ST(b)->nft_inet ? FL_NFT_INET : 0));
+		ST(b)->nft_netdev = ST(b)->nft_inet = false;
 	}
 }
 
@@ -1167,65 +1180,178 @@ static int check_resolved_overlaps(struct builder *b)
 	return r;
 }
 
-static int resolve_devices(struct builder *b)
+/* One key per namespace, whichever way the scope names it. */
+char *fl_plan_ns_key(const struct fl_scope *sc)
 {
-	const struct fl_scope *sc = &b->s->scope;
-	char **names = sc->interfaces;
-	size_t n = sc->n_interfaces;
-	bool resolved = true;
+	char *k = NULL;
+	int r = -1;
+	const char *rn = "/run/netns/";
 
-	for (size_t i = 0; i < b->s->n_steps; i++) {
-		const struct fl_scope *ss = b->s->steps[i].scope;
-		if (ss && (ss->netns || ss->n_interfaces)) {
-			fl_diag_add(b->diag, ss->pos,
-				    "a step's own scope is not supported by this version yet (expected the scenario's scope)");
-			return -EOPNOTSUPP;
+	switch (sc->netns_kind) {
+	case FL_NETNS_SELF:
+		r = asprintf(&k, "self");
+		break;
+	case FL_NETNS_NAMED:
+		r = asprintf(&k, "named %s", sc->netns);
+		break;
+	case FL_NETNS_PATH:
+		/* /run/netns/NAME is the named namespace NAME. */
+		if (strncmp(sc->netns, rn, strlen(rn)) == 0 && !strchr(sc->netns + strlen(rn), '/'))
+			r = asprintf(&k, "named %s", sc->netns + strlen(rn));
+		else
+			r = asprintf(&k, "path %s", sc->netns);
+		break;
+	case FL_NETNS_PID:
+		r = asprintf(&k, "pid %d", sc->pid);
+		break;
+	}
+	return r < 0 ? NULL : k;
+}
+
+static bool same_strv(char **a, size_t na, char **b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+/* The namespace a scope names: found, or added. *ret_index. */
+static int ns_add(struct builder *b, const struct fl_scope *sc, struct fl_pos pos, size_t *ret_index)
+{
+	_cleanup_free_ char *key = fl_plan_ns_key(sc);
+	struct fl_plan_ns *g;
+
+	if (!key)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->p->n_nss; i++) {
+		struct fl_plan_ns *n = &b->p->nss[i];
+		if (strcmp(n->key, key) != 0)
+			continue;
+		if (!same_strv(n->scope.interfaces, n->scope.n_interfaces, sc->interfaces,
+			       sc->n_interfaces)) {
+			fl_diag_add(b->diag, pos,
+				    "two scopes of netns %s name different interfaces (expected one set of interfaces per namespace)",
+				    key + (key[0] == 'n' ? 6 : 0));
+			return -EINVAL;
 		}
+		*ret_index = i;
+		return 0;
 	}
-	if (n == 0 && b->opts->n_devices) {
-		names = b->opts->devices;
-		n = b->opts->n_devices;
-	}
-	if (n == 0 && sc->netns_kind == FL_NETNS_SELF) {
-		struct if_nameindex *ifs = if_nameindex();
-		if (ifs) {
-			for (struct if_nameindex *i = ifs; i->if_index; i++) {
-				if (strcmp(i->if_name, "lo") == 0 ||
-				    strncmp(i->if_name, FL_IFB_PREFIX, strlen(FL_IFB_PREFIX)) == 0)
-					continue;
-				char **g = reallocarray(b->p->devices, b->p->n_devices + 1, sizeof(char *));
-				if (!g || !(g[b->p->n_devices] = strdup(i->if_name))) {
-					if (g)
-						b->p->devices = g;
-					if_freenameindex(ifs);
-					return -ENOMEM;
-				}
-				b->p->devices = g;
-				b->p->n_devices++;
+	g = reallocarray(b->p->nss, b->p->n_nss + 1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	b->p->nss = g;
+	g[b->p->n_nss] = (struct fl_plan_ns){ .scope = *sc, .key = TAKE_PTR(key) };
+	*ret_index = b->p->n_nss++;
+	return 0;
+}
+
+/*
+ * The namespaces: the scenario's scope first, then each fault step's own. A
+ * step's scope takes the scenario's netns when it names none, and its
+ * interfaces when it names none in the same namespace.
+ */
+static int collect_namespaces(struct builder *b)
+{
+	const struct fl_scenario *s = b->s;
+	size_t idx;
+	int r;
+
+	r = ns_add(b, &s->scope, s->scope.pos, &idx);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s->n_steps; i++) {
+		const struct fl_step *st = &s->steps[i];
+		struct fl_scope sc;
+
+		if (st->kind != FL_STEP_FAULT)
+			continue;
+		if (!st->scope) {
+			b->p->faults[i].ns = 0;
+			continue;
+		}
+		sc = *st->scope;
+		if (!st->scope->netns) {
+			sc.netns_kind = s->scope.netns_kind;
+			sc.netns = s->scope.netns;
+			sc.pid = s->scope.pid;
+		}
+		if (!sc.n_interfaces) {
+			_cleanup_free_ char *a = fl_plan_ns_key(&sc), *c = fl_plan_ns_key(&s->scope);
+			if (!a || !c)
+				return -ENOMEM;
+			if (strcmp(a, c) == 0) {
+				sc.interfaces = s->scope.interfaces;
+				sc.n_interfaces = s->scope.n_interfaces;
 			}
-			if_freenameindex(ifs);
 		}
-		if (b->p->n_devices) {
-			b->p->devices_resolved = true;
-			return 0;
-		}
+		r = ns_add(b, &sc, st->scope->pos, &b->p->faults[i].ns);
+		if (r < 0)
+			return r;
 	}
-	if (n == 0) {
-		static char *placeholder[] = { "$DEV" };
-		names = placeholder;
-		n = 1;
-		resolved = false;
-	}
-	b->p->devices = calloc(n, sizeof(char *));
-	if (!b->p->devices)
+	return 0;
+}
+
+static int strv_copy(char **src, size_t n, struct fl_plan_ns *ns)
+{
+	ns->devices = calloc(n ? n : 1, sizeof(char *));
+	if (!ns->devices)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		b->p->devices[i] = strdup(names[i]);
-		if (!b->p->devices[i])
+		ns->devices[i] = strdup(src[i]);
+		if (!ns->devices[i])
 			return -ENOMEM;
-		b->p->n_devices++;
+		ns->n_devices++;
 	}
-	b->p->devices_resolved = resolved;
+	return 0;
+}
+
+static int resolve_devices(struct builder *b)
+{
+	for (size_t k = 0; k < b->p->n_nss; k++) {
+		struct fl_plan_ns *ns = &b->p->nss[k];
+		const struct fl_scope *sc = &ns->scope;
+		int r;
+
+		ns->devices_resolved = true;
+		if (sc->n_interfaces) {
+			r = strv_copy(sc->interfaces, sc->n_interfaces, ns);
+		} else if (b->opts->list_devices) {
+			char **names = NULL;
+			size_t n = 0;
+			r = b->opts->list_devices(sc, &names, &n, b->opts->devices_userdata);
+			if (r < 0) {
+				fl_diag_add(b->diag, sc->pos, "cannot list the devices of netns %s: %s", ns->key,
+					    strerror(-r));
+				return r == -ENOMEM ? r : -EOPNOTSUPP;
+			}
+			ns->devices = names;
+			ns->n_devices = n;
+		} else if (b->opts->n_devices) {
+			r = strv_copy(b->opts->devices, b->opts->n_devices, ns);
+		} else if (sc->netns_kind == FL_NETNS_SELF) {
+			/* Our own namespace can be read without privileges. */
+			struct if_nameindex *ifs = if_nameindex();
+			char *names[256];
+			size_t n = 0;
+			for (struct if_nameindex *i = ifs; i && i->if_index && n < ELEMENTSOF(names); i++)
+				if (strcmp(i->if_name, "lo") != 0 &&
+				    strncmp(i->if_name, FL_IFB_PREFIX, strlen(FL_IFB_PREFIX)) != 0)
+					names[n++] = i->if_name;
+			r = strv_copy(names, n, ns);
+			if (ifs)
+				if_freenameindex(ifs);
+		} else {
+			char *placeholder[] = { "$DEV" };
+			r = strv_copy(placeholder, 1, ns);
+			ns->devices_resolved = false;
+		}
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
@@ -1309,16 +1435,23 @@ int fl_plan_build(const struct fl_scenario *s, const struct fl_plan_options *opt
 	r = fault_targets(&b);
 	if (r < 0)
 		return r;
+	r = collect_namespaces(&b);
+	if (r < 0)
+		return r;
+	b.nst = calloc(p->n_nss, sizeof(*b.nst));
+	if (!b.nst)
+		return -ENOMEM;
 	r = resolve_devices(&b);
-	if (r < 0)
+	if (r < 0) {
+		free(b.nst);
 		return r;
+	}
 	r = choose_engines(&b);
-	if (r < 0)
-		return r;
-	r = check_resolved_overlaps(&b);
-	if (r < 0)
-		return r;
-	r = walk_timeline(&b);
+	if (r == 0)
+		r = check_resolved_overlaps(&b);
+	if (r == 0)
+		r = walk_timeline(&b);
+	free(b.nst);
 	if (r < 0)
 		return r;
 	*ret_plan = TAKE_PTR(p);
@@ -1342,9 +1475,13 @@ void fl_plan_free(struct fl_plan *p)
 			free(p->faults[i].targets);
 	free(p->faults);
 	free(p->exclude);
-	for (size_t i = 0; i < p->n_devices; i++)
-		free(p->devices[i]);
-	free(p->devices);
+	for (size_t k = 0; k < p->n_nss; k++) {
+		for (size_t i = 0; i < p->nss[k].n_devices; i++)
+			free(p->nss[k].devices[i]);
+		free(p->nss[k].devices);
+		free(p->nss[k].key);
+	}
+	free(p->nss);
 	if (p->steps)
 		for (size_t i = 0; i < p->n_steps; i++) {
 			for (size_t j = 0; j < p->steps[i].n_objs; j++)

@@ -142,6 +142,8 @@ struct fl_obj {
 	uint32_t link;             /* HASHLINK: table jumped to (htid<<20) */
 	char redirect[IFNAMSIZ];   /* REDIRECT: our IFB */
 
+	size_t ns; /* index into plan->nss: the namespace it lives in */
+
 	/* FL_OBJ_NFT */
 	char *nft;               /* owned */
 	unsigned nft_tables_add; /* FL_NFT_NETDEV | FL_NFT_INET: tables this batch creates */
@@ -157,6 +159,7 @@ struct fl_plan_step {
 
 /* Per scenario step; meaningful for fault steps only. */
 struct fl_plan_fault {
+	size_t ns;                 /* index into plan->nss */
 	struct fl_target *targets; /* its services' targets, duplicates and contained ones removed */
 	size_t n_targets;
 	enum fl_engine engine; /* chosen: never AUTO */
@@ -173,9 +176,29 @@ struct fl_plan_options {
 	/* Resolves a hostname into addresses; NULL: getaddrinfo(3). Returns 0 or -errno. */
 	int (*resolve)(const char *host, struct fl_target **ret, size_t *ret_n, void *userdata);
 	void *userdata;
-	/* Scope devices when the scope names none; NULL: list the namespace's links if readable. */
+	/*
+	 * The devices of a namespace whose scope names none: list_devices(scope)
+	 * if set (the run opens each namespace and asks the kernel), else
+	 * devices for every namespace (tests), else the links of this namespace
+	 * when the scope is ours, else the placeholder "$DEV".
+	 */
+	int (*list_devices)(const struct fl_scope *sc, char ***ret, size_t *ret_n, void *userdata);
+	void *devices_userdata;
 	char **devices;
 	size_t n_devices;
+};
+
+/*
+ * A namespace the plan acts in: the scenario's scope is always the first;
+ * a step's own scope adds one (its netns, or the scenario's, with its
+ * interfaces). Each has its own tables, IFBs, journal and lock.
+ */
+struct fl_plan_ns {
+	struct fl_scope scope; /* shallow copy; strings borrowed from the scenario */
+	char *key;             /* "self", "named shop", "path /x", "pid 12": one per namespace */
+	char **devices;        /* owned */
+	size_t n_devices;
+	bool devices_resolved; /* false: "$DEV" stands for every link but lo, at apply */
 };
 
 struct fl_plan {
@@ -187,9 +210,8 @@ struct fl_plan {
 	size_t n_exclude;
 	uint16_t ssh_ports[5]; /* tcp ports never touched: 22 and the session's */
 	size_t n_ssh_ports;
-	char **devices; /* the scope's devices, or one "$DEV" */
-	size_t n_devices;
-	bool devices_resolved; /* false: "$DEV" stands for every link but lo, at apply */
+	struct fl_plan_ns *nss; /* [0] is the scenario's scope */
+	size_t n_nss;
 	struct fl_plan_step *steps; /* parallel to scenario->steps */
 	size_t n_steps;
 };
@@ -204,6 +226,9 @@ int fl_plan_build(const struct fl_scenario *s, const struct fl_plan_options *opt
 		  struct fl_diag *diag, struct fl_plan **ret_plan);
 void fl_plan_free(struct fl_plan *p);
 FL_DEFINE_CLEANUP(struct fl_plan, fl_plan_free)
+
+/* "self", "named shop", "path /x", "pid 12": the key of the namespace a scope names; caller frees. */
+char *fl_plan_ns_key(const struct fl_scope *sc);
 
 /* Target -> "10.77.0.20/32 tcp 8443" style text for messages; buf of 96 bytes. */
 char *fl_target_to_string(const struct fl_target *t, char buf[static 96]);

@@ -218,7 +218,8 @@ static void netem_args(struct fl_strbuf *sb, const struct fl_step *st, uint32_t 
 
 char *fl_obj_to_command(const struct fl_plan *p, const struct fl_obj *o)
 {
-	const struct fl_scope *sc = &p->scenario->scope;
+	const struct fl_plan_ns *ns = &p->nss[o->ns < p->n_nss ? o->ns : 0];
+	const struct fl_scope *sc = &ns->scope;
 	struct fl_strbuf sb = { 0 };
 	const char *add = o->op == FL_OBJ_ADD ? "add" : "del";
 	char a[FL_FMT_MAX], b[FL_FMT_MAX];
@@ -230,7 +231,7 @@ char *fl_obj_to_command(const struct fl_plan *p, const struct fl_obj *o)
 		 * Quoted heredoc, unless the device list is the shell's $DEV: our nft
 		 * text has no other '$' or '`' (comments are sanitized).
 		 */
-		fl_strbuf_appendf(&sb, "nft -f - <<%s\n%sEOF", p->devices_resolved ? "'EOF'" : "EOF",
+		fl_strbuf_appendf(&sb, "nft -f - <<%s\n%sEOF", ns->devices_resolved ? "'EOF'" : "EOF",
 				  o->nft);
 		break;
 	case FL_OBJ_LINK:
@@ -379,20 +380,27 @@ static void render_header(struct out *o, const struct fl_plan *p)
 	pr_text(o, "\n");
 	close_obj(o, '}');
 
-	open_obj(o, "scope", '{');
-	pr_str(o, "netns_kind", NULL, fl_netns_kind_to_string(s->scope.netns_kind));
-	pr_str(o, "netns", "# scope: netns %s", s->scope.netns ? s->scope.netns : "(this one)");
-	pr_bool(o, "devices_resolved", NULL, p->devices_resolved);
-	pr_text(o, "; devices:");
-	open_obj(o, "devices", '[');
-	for (size_t i = 0; i < p->n_devices; i++)
-		pr_str(o, NULL, " %s", p->devices[i]);
+	/* One namespace per line: the scenario's first, then those of steps' own scopes. */
+	open_obj(o, "namespaces", '[');
+	for (size_t k = 0; k < p->n_nss; k++) {
+		const struct fl_plan_ns *ns = &p->nss[k];
+		open_obj(o, NULL, '{');
+		pr_str(o, "key", NULL, ns->key);
+		pr_str(o, "netns_kind", NULL, fl_netns_kind_to_string(ns->scope.netns_kind));
+		pr_str(o, "netns", "# scope: netns %s", ns->scope.netns ? ns->scope.netns : "(this one)");
+		pr_bool(o, "devices_resolved", NULL, ns->devices_resolved);
+		pr_text(o, "; devices:");
+		open_obj(o, "devices", '[');
+		for (size_t i = 0; i < ns->n_devices; i++)
+			pr_str(o, NULL, " %s", ns->devices[i]);
+		close_obj(o, ']');
+		if (!ns->devices_resolved)
+			pr_text(o, " = every link of the namespace but lo, resolved at apply\n"
+				   "# (to paste these commands, set DEV to one of them first: DEV=eth0)");
+		pr_text(o, "\n");
+		close_obj(o, '}');
+	}
 	close_obj(o, ']');
-	if (!p->devices_resolved)
-		pr_text(o, " = every link of the namespace but lo, resolved at apply\n"
-			   "# (to paste these commands, set DEV to one of them first: DEV=eth0)");
-	pr_text(o, "\n");
-	close_obj(o, '}');
 
 	pr_text(o, "# never touched:");
 	open_obj(o, "exclude", '[');

@@ -65,7 +65,7 @@ static int wait_until(const struct fl_runner_options *o, uint64_t start, uint64_
 	}
 }
 
-int fl_runner_run(const struct fl_plan *p, struct fl_engine_ns *e,
+int fl_runner_run(const struct fl_plan *p, struct fl_engine_ns *const *engines,
 		  const struct fl_runner_options *o, uint64_t start_ns,
 		  enum fl_run_result *ret_result)
 {
@@ -97,10 +97,10 @@ int fl_runner_run(const struct fl_plan *p, struct fl_engine_ns *e,
 					   .scheduled_ns = p->steps[i].real_ns };
 		uint64_t t0 = fl_now_ns();
 		ev.started_ns = t0 - start_ns;
-		if (!o->dry_run && e) {
-			ev.error = fl_engine_apply_step(e, p, i);
+		for (size_t k = 0; !o->dry_run && engines && k < p->n_nss && ev.error == 0; k++) {
+			ev.error = fl_engine_apply_step(engines[k], p, i, k);
 			if (ev.error < 0)
-				ev.message = fl_engine_error(e);
+				ev.message = fl_engine_error(engines[k]);
 		}
 		uint64_t t1 = fl_now_ns();
 		ev.apply_ns = t1 - t0;

@@ -52,11 +52,11 @@ struct fl_runner_options {
 uint64_t fl_now_ns(void);
 
 /*
- * Runs the plan's timeline. e may be NULL for a dry run. Returns 0 and
- * *ret_result, or -errno if the clock itself failed. *ret_start_ns gets the
- * monotonic start time (for the guardian's deadline, set up before).
+ * Runs the plan's timeline from start_ns (monotonic). engines[k] applies in
+ * the plan's namespace k (p->nss[k]); engines may be NULL for a dry run.
+ * Returns 0 and *ret_result, or -errno if the clock itself failed.
  */
-int fl_runner_run(const struct fl_plan *p, struct fl_engine_ns *e,
+int fl_runner_run(const struct fl_plan *p, struct fl_engine_ns *const *engines,
 		  const struct fl_runner_options *o, uint64_t start_ns,
 		  enum fl_run_result *ret_result);
 

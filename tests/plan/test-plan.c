@@ -1653,24 +1653,24 @@ static void test_devices(void **state)
 	{
 		/* Given devices stand for the scope's. */
 		_cleanup_(fl_plan_freep) struct fl_plan *p = build(named, &o);
-		assert_int_equal(p->n_devices, 1);
-		assert_str(p->devices[0], "eth0");
-		assert_true(p->devices_resolved);
+		assert_int_equal(p->nss[0].n_devices, 1);
+		assert_str(p->nss[0].devices[0], "eth0");
+		assert_true(p->nss[0].devices_resolved);
 	}
 	{
 		/* None, in another namespace: a placeholder resolved at apply. */
 		_cleanup_(fl_plan_freep) struct fl_plan *p = build(named, &none);
-		assert_int_equal(p->n_devices, 1);
-		assert_str(p->devices[0], "$DEV");
-		assert_false(p->devices_resolved);
+		assert_int_equal(p->nss[0].n_devices, 1);
+		assert_str(p->nss[0].devices[0], "$DEV");
+		assert_false(p->nss[0].devices_resolved);
 		assert_contains(step_nft(&p->steps[0]), "devices = { $DEV }");
 	}
 	{
 		/* The scenario's own list wins, and every device gets the objects. */
 		_cleanup_(fl_plan_freep) struct fl_plan *p = build(listed, &o);
 		const struct fl_obj *r[4];
-		assert_int_equal(p->n_devices, 2);
-		assert_str(p->devices[1], "veth2");
+		assert_int_equal(p->nss[0].n_devices, 2);
+		assert_str(p->nss[0].devices[1], "veth2");
 		assert_int_equal(
 			filters(&p->steps[0], FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 4),
 			2);
