@@ -606,6 +606,51 @@ static int recover_one(const char *path, bool guardian, void (*report)(const cha
 	return r;
 }
 
+/*
+ * The pid of another live process holding a namespace lock of ours
+ * (net-<inode>.lock, in any run directory), or 0: /proc/locks lists every
+ * flock with its holder, and the holder's fds name the file.
+ */
+static int other_run_alive(void)
+{
+	FILE *f = fopen("/proc/locks", "re");
+	char line[256];
+	int found = 0;
+
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		char type[16], path[64], target[4096];
+		int pid;
+		DIR *d;
+		struct dirent *de;
+
+		if (sscanf(line, "%*d: %15s %*s %*s %d", type, &pid) != 2 || strcmp(type, "FLOCK") != 0 ||
+		    pid <= 0 || pid == (int)getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		d = opendir(path);
+		while (d && !found && (de = readdir(d))) {
+			char fdpath[600];
+			ssize_t n;
+			snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
+			n = readlink(fdpath, target, sizeof(target) - 1);
+			if (n <= 0)
+				continue;
+			target[n] = '\0';
+			const char *base = strrchr(target, '/');
+			base = base ? base + 1 : target;
+			size_t len = strlen(base);
+			if (strncmp(base, "net-", 4) == 0 && len > 5 && strcmp(base + len - 5, ".lock") == 0 &&
+			    fl_pid_alive(pid))
+				found = pid;
+		}
+		if (d)
+			closedir(d);
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
 int fl_recover_journal(const char *path, void (*report)(const char *line, void *userdata),
 		       void *userdata)
 {
@@ -667,7 +712,18 @@ int fl_recover(const char *run_dir, void (*report)(const char *line, void *userd
 	if (d)
 		closedir(d);
 
-	/* No journal, or a lost one: our reserved names, in every namespace we can reach. */
+	/*
+	 * No journal, or a lost one: our reserved names, in every namespace we
+	 * can reach. Not while another run is alive: its journal may live in
+	 * another run directory, and its objects are not ours to sweep.
+	 */
+	int live = other_run_alive();
+	if (live > 0) {
+		say(report, userdata,
+		    "faultline run %d is active (it holds a namespace lock): objects no journal here accounts for were left alone",
+		    live);
+		return first;
+	}
 	struct {
 		const char *path, *name;
 	} places[512];

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
@@ -7,6 +8,7 @@
 #include <linux/tc_act/tc_mirred.h>
 #include <net/if.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <netlink/attr.h>
 #include <netlink/route/act/mirred.h>
@@ -252,6 +254,92 @@ static int qdisc_apply(struct fl_nl *nl, const struct fl_plan *p, const struct f
 
 /* ---- u32 filters ---------------------------------------------------------------- */
 
+static bool our_table(uint32_t htid)
+{
+	for (int ing = 0; ing < 2; ing++)
+		for (int v6 = 0; v6 < 2; v6++)
+			for (int pfx = 0; pfx < 2; pfx++)
+				if (htid == FL_TC_HTID(ing, v6, pfx))
+					return true;
+	return false;
+}
+
+static int delete_handle(struct fl_nl *nl, int ifindex, uint32_t parent, uint16_t prio,
+			 uint32_t handle)
+{
+	struct rtnl_cls *cls = rtnl_cls_alloc();
+	int r;
+
+	if (!cls)
+		return -ENOMEM;
+	rtnl_tc_set_ifindex(TC_CAST(cls), ifindex);
+	rtnl_tc_set_parent(TC_CAST(cls), parent);
+	rtnl_cls_set_prio(cls, prio);
+	/* 0 = any protocol; left unset, libnl would send ETH_P_ALL, which matches none of ours. */
+	rtnl_cls_set_protocol(cls, 0);
+	rtnl_tc_set_kind(TC_CAST(cls), "u32");
+	rtnl_tc_set_handle(TC_CAST(cls), handle);
+	fl_nl_reset(nl);
+	r = fl_nl_error(nl, rtnl_cls_delete(nl->sk, cls, 0));
+	rtnl_cls_put(cls);
+	return r == -ENOENT || r == -EINVAL ? 0 : r;
+}
+
+/*
+ * A whole priority of ours. Deleting the priority alone is not enough: u32
+ * keeps explicit hash tables per qdisc, shared with every other u32 filter
+ * on the device, so where someone else has u32 filters ours would outlive
+ * the priority (and the next run could not create them). So: the root's
+ * links into our tables, then our tables with whatever entries they still
+ * hold (EBUSY while the kernel still drops a link's reference), then the
+ * priority itself.
+ */
+static int delete_prio(struct fl_nl *nl, int ifindex, bool ingress, uint16_t prio)
+{
+	uint32_t parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+	uint32_t tables[8], nodes[64];
+	size_t n_tables = 0, n_nodes = 0;
+	struct nl_cache *cache = NULL;
+	int r;
+
+	fl_nl_reset(nl);
+	r = rtnl_cls_alloc_cache(nl->sk, ifindex, parent, &cache);
+	if (r < 0) {
+		r = fl_nl_error(nl, r);
+		return r == -EINVAL || r == -ENOENT ? 0 : r; /* no clsact: nothing of ours */
+	}
+	for (struct nl_object *ob = nl_cache_get_first(cache); ob; ob = nl_cache_get_next(ob)) {
+		struct rtnl_cls *c = (struct rtnl_cls *)ob;
+		uint32_t h = rtnl_tc_get_handle(TC_CAST(c));
+		if (rtnl_cls_get_prio(c) != prio || !rtnl_tc_get_kind(TC_CAST(c)) ||
+		    strcmp(rtnl_tc_get_kind(TC_CAST(c)), "u32") != 0)
+			continue;
+		/* Root nodes only (the links); a table takes its own entries with it. */
+		if (TC_U32_NODE(h) && !our_table(TC_U32_USERHTID(h)) && n_nodes < ELEMENTSOF(nodes))
+			nodes[n_nodes++] = h;
+		else if (!TC_U32_NODE(h) && our_table(TC_U32_USERHTID(h)) && n_tables < ELEMENTSOF(tables))
+			tables[n_tables++] = h;
+	}
+	nl_cache_free(cache);
+
+	for (size_t i = 0; n_tables && i < n_nodes; i++) {
+		r = delete_handle(nl, ifindex, parent, prio, nodes[i]);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < n_tables; i++) {
+		for (int tries = 0; tries < 50; tries++) {
+			r = delete_handle(nl, ifindex, parent, prio, tables[i]);
+			if (r != -EBUSY)
+				break;
+			usleep(1000);
+		}
+		if (r < 0)
+			return r;
+	}
+	return delete_handle(nl, ifindex, parent, prio, 0);
+}
+
 static int filter_apply(struct fl_nl *nl, const struct fl_obj *o)
 {
 	struct rtnl_cls *cls = rtnl_cls_alloc();
@@ -276,6 +364,10 @@ static int filter_apply(struct fl_nl *nl, const struct fl_obj *o)
 		rtnl_tc_set_handle(TC_CAST(cls), o->handle);
 
 	if (o->op == FL_OBJ_DEL) {
+		if (o->handle == 0) {
+			rtnl_cls_put(cls);
+			return delete_prio(nl, ifindex, o->ingress, o->prio);
+		}
 		r = rtnl_cls_delete(nl->sk, cls, 0);
 		r = fl_nl_error(nl, r);
 		if (r == -ENOENT || r == -EINVAL)
@@ -297,11 +389,20 @@ static int filter_apply(struct fl_nl *nl, const struct fl_obj *o)
 			break;
 		if (o->role == FL_U32_HASHLINK) {
 			r = rtnl_u32_set_link(cls, o->link);
+			/* libnl takes the hash mask in host order (it converts); our keys are in network order. */
 			if (r == 0 && o->hashkey.mask)
-				r = rtnl_u32_set_hashmask(cls, o->hashkey.mask, (uint32_t)o->hashkey.off);
+				r = rtnl_u32_set_hashmask(cls, ntohl(o->hashkey.mask),
+							  (uint32_t)o->hashkey.off);
 		} else if (o->role == FL_U32_PASS) {
-			/* A classid makes the node terminal; with no action the packet just passes. */
+			/*
+			 * Terminal, with a classid and no action: a match ends
+			 * classification and the packet passes. Without the terminal
+			 * flag (which tc(8) sets for any classid or action) the kernel
+			 * matches the node and moves on.
+			 */
 			r = rtnl_u32_set_classid(cls, TC_H_MAKE(0, 1));
+			if (r == 0)
+				r = rtnl_u32_set_cls_terminal(cls);
 		} else {
 			int target = ifindex_of(nl, o->redirect);
 			if (target < 0) {
@@ -322,6 +423,8 @@ static int filter_apply(struct fl_nl *nl, const struct fl_obj *o)
 				rtnl_mirred_set_ifindex(act, (uint32_t)target);
 				r = rtnl_u32_add_action(cls, act);
 			}
+			if (r == 0)
+				r = rtnl_u32_set_cls_terminal(cls);
 		}
 		break;
 	}

@@ -53,11 +53,13 @@
  * pair: hosts hash on their address's last byte into the hash table;
  * prefixes sit in a one-bucket table. Root nodes (kernel-chosen handles)
  * only jump into these; every per-fault entry has an explicit handle in one
- * of our tables, so it can be deleted alone.
- *   egress: f04 (v4 hosts) f05 (v4 prefixes) f06 (v6 hosts) f07 (v6 prefixes)
- *   ingress: f14 f15 f16 f17
+ * of our tables, so it can be deleted alone. Below 0x800: the kernel gives
+ * ids from 0x800 up to its own root tables, and on this kernel an explicit id
+ * of 0x800 or more cannot be created again once deleted.
+ *   egress: 7e4 (v4 hosts) 7e5 (v4 prefixes) 7e6 (v6 hosts) 7e7 (v6 prefixes)
+ *   ingress: 7f4 7f5 7f6 7f7
  */
-#define FL_TC_HTID(ingress, v6, prefixes) (0xf04u + ((ingress) ? 0x10u : 0) + ((v6) ? 2u : 0) + ((prefixes) ? 1u : 0))
+#define FL_TC_HTID(ingress, v6, prefixes) (0x7e4u + ((ingress) ? 0x10u : 0) + ((v6) ? 2u : 0) + ((prefixes) ? 1u : 0))
 #define FL_TC_MAX_NODE 0xfff /* node ids are 12 bits */
 #define FL_TC_DIVISOR 256
 #define FL_IFB_HANDLE 0xfa000000u /* root qdisc handle on our IFBs: fa00: */

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "it-engine.h"
+
+struct fl_scenario *it_load_scenario(const char *path)
+{
+	struct fl_scenario *s = NULL;
+	struct fl_diag d;
+	int r;
+
+	fl_diag_init(&d, path);
+	r = fl_scenario_load(path, NULL, &d, &s);
+	if (r < 0) {
+		_cleanup_free_ char *msg = fl_diag_format(&d);
+		it_fail("scenario %s: %s\n%s", path, strerror(-r), msg ? msg : "");
+	}
+	fl_diag_done(&d);
+	return s;
+}
+
+const struct fl_caps *it_caps(void)
+{
+	static struct fl_caps caps;
+	static bool done;
+
+	if (!done) {
+		it_assert(fl_probe(&caps) == 0, "probe failed");
+		done = true;
+	}
+	return &caps;
+}
+
+void it_run_open(const struct topo *t, const struct fl_scenario *s, struct it_run *ret)
+{
+	struct fl_plan_options po = { .caps = *it_caps() };
+	char **devs = NULL;
+	size_t n = 0;
+	struct fl_diag d;
+	int holder = 0, r;
+
+	*ret = (struct it_run){ 0 };
+	r = fl_engine_open(&s->scope, t->run_dir, s->name, &ret->e, &holder);
+	it_assert(r == 0, "fl_engine_open: %s (holder %d)", strerror(-r), holder);
+	r = fl_engine_list_devices(ret->e, &devs, &n);
+	it_assert(r == 0, "fl_engine_list_devices: %s", strerror(-r));
+	po.devices = devs;
+	po.n_devices = n;
+	fl_diag_init(&d, "plan");
+	r = fl_plan_build(s, &po, &d, &ret->p);
+	for (size_t i = 0; i < n; i++)
+		free(devs[i]);
+	free(devs);
+	if (r < 0) {
+		_cleanup_free_ char *msg = fl_diag_format(&d);
+		it_fail("fl_plan_build: %s\n%s", strerror(-r), msg ? msg : "");
+	}
+	fl_diag_done(&d);
+}
+
+void it_run_apply(struct it_run *r, size_t step)
+{
+	int k = fl_engine_apply_step(r->e, r->p, step, 0);
+
+	it_assert(k == 0, "apply step %zu (%s): %s: %s", step, r->p->scenario->steps[step].id,
+		  strerror(-k), fl_engine_error(r->e));
+}
+
+void it_run_revert(struct it_run *r)
+{
+	int k = fl_engine_revert_all(r->e);
+
+	it_assert(k == 0, "revert: %s: %s", strerror(-k), fl_engine_error(r->e));
+}
+
+void it_run_close(struct it_run *r)
+{
+	fl_engine_close(r->e);
+	fl_plan_free(r->p);
+	*r = (struct it_run){ 0 };
+}
+
+size_t it_run_live(const struct it_run *r)
+{
+	return fl_engine_journal(r->e)->n_roots;
+}
+
+bool it_journal_exists(const struct topo *t)
+{
+	DIR *d = opendir(t->run_dir);
+	struct dirent *de;
+	bool found = false;
+
+	while (d && (de = readdir(d)))
+		if (strstr(de->d_name, ".journal"))
+			found = true;
+	if (d)
+		closedir(d);
+	return found;
+}
+
+const char *it_run_missing(const struct topo *t, const struct it_run *r)
+{
+	const struct fl_journal *j = fl_engine_journal(r->e);
+	static char what[160];
+
+	for (size_t i = 0; i < j->n_roots; i++) {
+		const struct fl_root *root = &j->roots[i];
+		_cleanup_free_ char *out = NULL;
+		char buf[64];
+		int k = 0;
+
+		switch (root->kind) {
+		case FL_ROOT_NFT:
+			k = topo_sh(t->client_ns, NULL,
+				    "nft list table %s " FL_NFT_TABLE " >/dev/null", root->name);
+			break;
+		case FL_ROOT_LINK:
+			k = topo_sh(t->client_ns, NULL, "ip link show dev %s >/dev/null",
+				    root->name);
+			break;
+		case FL_ROOT_PRIO:
+			k = topo_sh(t->client_ns, &out, "tc filter show dev %s %s prio %u",
+				    root->name, root->ingress ? "ingress" : "egress", root->prio);
+			k = k == 0 && out && *out ? 0 : 1;
+			break;
+		case FL_ROOT_CLSACT:
+			k = topo_sh(t->client_ns, &out, "tc qdisc show dev %s clsact", root->name);
+			k = k == 0 && out && strstr(out, "clsact") ? 0 : 1;
+			break;
+		}
+		if (k != 0) {
+			snprintf(what, sizeof(what), "%s", fl_root_to_string(root, buf));
+			return what;
+		}
+	}
+	return NULL;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Driving the engine from a test, the way the runner will: load a scenario
+ * (${VARS} from the environment topo_setup() filled), open the engine on
+ * its scope, plan with the namespace's devices and the probed kernel, apply
+ * steps, revert. Any failure fails the test with the engine's own message.
+ */
+#ifndef FL_TESTS_INTEGRATION_IT_ENGINE_H
+#define FL_TESTS_INTEGRATION_IT_ENGINE_H
+
+#include "engine/engine.h"
+#include "engine/probe.h"
+#include "plan/plan.h"
+#include "scenario/parse.h"
+#include "topo.h"
+
+struct fl_scenario *it_load_scenario(const char *path);
+/* This kernel's features, probed once. */
+const struct fl_caps *it_caps(void);
+
+struct it_run {
+	struct fl_engine_ns *e;
+	struct fl_plan *p;
+};
+/* Opens the engine in run_dir and builds the plan; fails the test on error. */
+void it_run_open(const struct topo *t, const struct fl_scenario *s, struct it_run *ret);
+void it_run_apply(struct it_run *r, size_t step);
+void it_run_revert(struct it_run *r);
+/* Closes the engine (which removes its journal when nothing is live) and frees the plan. */
+void it_run_close(struct it_run *r);
+/* How many roots the journal holds now. */
+size_t it_run_live(const struct it_run *r);
+/*
+ * Whether every live root of the journal exists in the kernel. NULL if so,
+ * else a description of the first missing one (static storage). A fault
+ * that stops working because its objects vanished was removed by someone
+ * else, not healed by us: say so instead of blaming the measurement.
+ */
+const char *it_run_missing(const struct topo *t, const struct it_run *r);
+/* Whether run_dir holds any *.journal file. */
+bool it_journal_exists(const struct topo *t);
+
+#endif

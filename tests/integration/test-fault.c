@@ -1,0 +1,654 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One fault kind, measured with real traffic. Usage: integration_fault CASE
+ * where CASE.yaml is a scenario whose leading fault steps target server A
+ * (${FL_IT_A4}, ${FL_IT_A6}) in ${FL_IT_CLIENT}, and CASE.expect says what
+ * traffic to A must show while they are on (see cases/README.md).
+ *
+ *   1. baseline: A and B answer TCP, UDP, HTTP and reverse UDP, v4 and v6;
+ *   2. the engine applies the leading fault steps in the client namespace;
+ *      every check of CASE.expect runs against A, and right after it the
+ *      same measurement against B, which must be untouched;
+ *   3. the scenario's own heal and end steps run: A answers again, the
+ *      journal is empty and gone, and the namespace's state (tc, links, nft)
+ *      is byte-identical to before;
+ *   4. again, but healed by fl_engine_revert_all() (the crash path) after
+ *      the first check: same result.
+ * Exits 77 without root or network namespaces.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "it-engine.h"
+#include "known-bugs.h"
+#include "scenario/fault.h"
+#include "traffic.h"
+
+#define WARM_MS	      1000
+#define MEASURE_MS    3000
+#define B_RATE_FACTOR 10 /* B, untargeted, must get at least this many times the cap */
+
+enum check_kind {
+	C_TCP_REFUSED,
+	C_TCP_TIMEOUT,
+	C_TCP_OK,
+	C_UDP_REFUSED,
+	C_UDP_SILENT,
+	C_UDP_LOSS,
+	C_UDP_OK,
+	C_REVERSE,
+	C_HTTP_OK,
+	C_HTTP_FAIL,
+	C_UPLOAD,
+	C_DOWNLOAD,
+	C_UPLOAD_FREE,
+	C_DOWNLOAD_FREE,
+};
+
+static const struct {
+	const char *name;
+	/* d: duration, n: count, p: percent, w: towards|from, o: ok|blocked, r: rate, f: factor */
+	const char *args;
+} kinds[] = {
+	[C_TCP_REFUSED] = { "tcp-refused", "d" },
+	[C_TCP_TIMEOUT] = { "tcp-timeout", "d" },
+	[C_TCP_OK] = { "tcp-ok", "" },
+	[C_UDP_REFUSED] = { "udp-refused", "d" },
+	[C_UDP_SILENT] = { "udp-silent", "nw" },
+	[C_UDP_LOSS] = { "udp-loss", "npw" },
+	[C_UDP_OK] = { "udp-ok", "n" },
+	[C_REVERSE] = { "reverse", "no" },
+	[C_HTTP_OK] = { "http-ok", "" },
+	[C_HTTP_FAIL] = { "http-fail", "d" },
+	[C_UPLOAD] = { "upload-rate", "rff" },
+	[C_DOWNLOAD] = { "download-rate", "rff" },
+	[C_UPLOAD_FREE] = { "upload-uncapped", "r" },
+	[C_DOWNLOAD_FREE] = { "download-uncapped", "r" },
+};
+
+struct check {
+	enum check_kind kind;
+	unsigned fams; /* bit per IT_V4/IT_V6 */
+	uint64_t ns;   /* d */
+	unsigned n;    /* n */
+	double p;      /* p, as a fraction */
+	bool from;     /* w: the drop is on packets from the service (ingress) */
+	bool blocked;  /* o */
+	uint64_t bps;  /* r */
+	double lo, hi; /* f f */
+	char text[160];
+};
+
+struct expect {
+	enum fl_engine engine;
+	bool have_engine;
+	struct check checks[32];
+	size_t n_checks;
+};
+
+static const struct topo *T;
+static const struct it_run *RUN; /* the run whose fault is on */
+
+/*
+ * A check of the fault's effect failed: first make sure the fault is still
+ * there. If the kernel lost objects the journal calls live, someone else
+ * removed them (a `faultline recover` elsewhere sweeps every namespace).
+ */
+#define a_assert(cond, ...)                                                                        \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			const char *_gone = RUN ? it_run_missing(T, RUN) : NULL;                   \
+			if (_gone)                                                                 \
+				it_fail("interference: our live %s vanished from the kernel "      \
+					"mid-check (a concurrent `faultline recover` sweeping "    \
+					"every namespace?); the measurement is void",              \
+					_gone);                                                    \
+			it_fail(__VA_ARGS__);                                                      \
+		}                                                                                  \
+	} while (0)
+
+/* ---- the .expect file ------------------------------------------------------------- */
+
+static void parse_expect(const char *path, struct expect *x)
+{
+	FILE *f = fopen(path, "re");
+	char line[512];
+	unsigned no = 0;
+
+	it_assert(f, "cannot read %s: %m", path);
+	*x = (struct expect){ 0 };
+	while (fgets(line, sizeof(line), f)) {
+		char *tok[8], *save = NULL;
+		size_t n = 0;
+
+		no++;
+		line[strcspn(line, "#\n")] = '\0';
+		for (char *s = strtok_r(line, " \t", &save); s && n < ELEMENTSOF(tok);
+		     s = strtok_r(NULL, " \t", &save))
+			tok[n++] = s;
+		if (n == 0)
+			continue;
+		if (strcmp(tok[0], "known-bug") == 0) {
+			enum it_bug b;
+			it_assert(n == 2 && it_known_bug_from_name(tok[1], &b) == 0,
+				  "%s:%u: known-bug NAME (see known-bugs.h)", path, no);
+			it_allow_known_bug(b);
+			continue;
+		}
+		if (strcmp(tok[0], "engine") == 0) {
+			it_assert(n == 2, "%s:%u: engine NAME", path, no);
+			x->have_engine = true;
+			for (x->engine = FL_ENGINE_AUTO; x->engine < _FL_ENGINE_MAX; x->engine++)
+				if (strcmp(fl_engine_to_string(x->engine), tok[1]) == 0)
+					break;
+			it_assert(x->engine < _FL_ENGINE_MAX, "%s:%u: unknown engine %s", path, no,
+				  tok[1]);
+			continue;
+		}
+		it_assert(x->n_checks < ELEMENTSOF(x->checks), "%s: too many checks", path);
+		struct check *c = &x->checks[x->n_checks++];
+		*c = (struct check){ 0 };
+		it_assert(n >= 2, "%s:%u: expected FAMILIES CHECK [ARGS]", path, no);
+		for (const char *s = tok[0]; *s; s++) {
+			if (*s == '4')
+				c->fams |= 1u << IT_V4;
+			else if (*s == '6')
+				c->fams |= 1u << IT_V6;
+			else
+				it_assert(*s == ',', "%s:%u: families are 4, 6 or 4,6", path, no);
+		}
+		size_t k;
+		for (k = 0; k < ELEMENTSOF(kinds); k++)
+			if (strcmp(kinds[k].name, tok[1]) == 0)
+				break;
+		it_assert(k < ELEMENTSOF(kinds), "%s:%u: unknown check %s", path, no, tok[1]);
+		c->kind = (enum check_kind)k;
+		it_assert(n == 2 + strlen(kinds[k].args), "%s:%u: %s takes %zu argument(s)", path,
+			  no, tok[1], strlen(kinds[k].args));
+		int off = snprintf(c->text, sizeof(c->text), "%s", tok[1]);
+		bool first_factor = true;
+		for (size_t a = 0; a < strlen(kinds[k].args); a++) {
+			const char *v = tok[2 + a];
+			uint32_t ppb;
+			int r = 0;
+			off += snprintf(c->text + off, sizeof(c->text) - (size_t)off, " %s", v);
+			switch (kinds[k].args[a]) {
+			case 'd':
+				r = fl_parse_duration(v, &c->ns);
+				break;
+			case 'n':
+				c->n = (unsigned)strtoul(v, NULL, 10);
+				r = c->n ? 0 : -EINVAL;
+				break;
+			case 'p':
+				r = fl_parse_percent(v, &ppb);
+				c->p = ppb / 1e9;
+				break;
+			case 'w':
+				c->from = strcmp(v, "from") == 0;
+				r = c->from || strcmp(v, "towards") == 0 ? 0 : -EINVAL;
+				break;
+			case 'o':
+				c->blocked = strcmp(v, "blocked") == 0;
+				r = c->blocked || strcmp(v, "ok") == 0 ? 0 : -EINVAL;
+				break;
+			case 'r':
+				r = fl_parse_rate(v, &c->bps);
+				break;
+			case 'f':
+				*(first_factor ? &c->lo : &c->hi) = strtod(v, NULL);
+				first_factor = false;
+				break;
+			}
+			it_assert(r == 0, "%s:%u: bad argument '%s'", path, no, v);
+		}
+	}
+	fclose(f);
+	it_assert(x->n_checks > 0, "%s: no checks", path);
+}
+
+/* ---- measurements: A as the case expects, B untouched --------------------------------- */
+
+static void b_connects(int fam, const char *why)
+{
+	struct it_connect c;
+
+	it_tcp_connect(T, IT_B, fam, IT_PORT_ECHO, 1000, &c);
+	it_assert(c.error == 0, "%s: B %s: TCP connect failed: %s", why, it_fam_name(fam),
+		  strerror(c.error));
+}
+
+static void b_udp_clean(int fam, unsigned n, const char *why)
+{
+	struct it_udp_sample u;
+
+	it_udp_sample(T, IT_B, fam, n, &u);
+	it_assert(u.sent == n && u.echoed == n && u.server_rx == n,
+		  "%s: B %s: UDP %u sent, %u send errors (%s), %u echoed, server got %llu: "
+		  "expected no loss",
+		  why, it_fam_name(fam), u.sent, u.send_errors, strerror(u.first_errno), u.echoed,
+		  (unsigned long long)u.server_rx);
+	it_log("  B %s: %u/%u UDP echoes, 0 lost", it_fam_name(fam), u.echoed, n);
+}
+
+static void http_ok(int srv, int fam, const char *why)
+{
+	long status;
+	uint64_t us;
+	int r = it_http_get(T, srv, fam, 2000, &status, &us);
+
+	it_assert(r == 0 && status == 200, "%s: %c %s: HTTP GET failed (curl %d, status %ld)", why,
+		  T->srv[srv].name, it_fam_name(fam), r, status);
+}
+
+static void reverse_ok(int srv, int fam, unsigned n, const char *why)
+{
+	unsigned got = it_udp_reverse(T, srv, fam, n, 500);
+
+	it_assert(got == n, "%s: %c %s: %u of %u datagrams from the server reached the client", why,
+		  T->srv[srv].name, it_fam_name(fam), got, n);
+}
+
+/* Everything works, both servers, both families. */
+static void baseline(const char *why)
+{
+	for (int srv = 0; srv < IT_N_SERVERS; srv++)
+		for (int fam = 0; fam < IT_N_FAMILIES; fam++) {
+			struct it_connect c;
+			struct it_udp_sample u;
+
+			it_tcp_connect(T, srv, fam, IT_PORT_ECHO, 1000, &c);
+			it_assert(c.error == 0, "%s: %c %s: TCP connect: %s", why, T->srv[srv].name,
+				  it_fam_name(fam), strerror(c.error));
+			it_udp_sample(T, srv, fam, 200, &u);
+			it_assert(u.echoed == 200 && u.send_errors == 0,
+				  "%s: %c %s: %u of 200 UDP echoes (%u send errors)", why,
+				  T->srv[srv].name, it_fam_name(fam), u.echoed, u.send_errors);
+			http_ok(srv, fam, why);
+			reverse_ok(srv, fam, 5, why);
+		}
+	it_log("%s: A and B answer TCP, UDP, HTTP and reverse UDP on IPv4 and IPv6", why);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void check_tcp(const struct check *c, int fam)
+{
+	const unsigned tries = c->kind == C_TCP_REFUSED ? 20 : c->kind == C_TCP_TIMEOUT ? 3 : 5;
+	unsigned timeout_ms = c->kind == C_TCP_TIMEOUT ? (unsigned)(c->ns / 1000000) : 1000;
+	uint64_t us[20];
+
+	for (unsigned i = 0; i < tries; i++) {
+		struct it_connect r;
+		it_tcp_connect(T, IT_A, fam, IT_PORT_ECHO, timeout_ms, &r);
+		us[i] = r.elapsed_us;
+		switch (c->kind) {
+		case C_TCP_REFUSED:
+			a_assert(r.error == ECONNREFUSED && !r.immediate,
+				 "%s %s: connect to A: %s%s, expected ECONNREFUSED", c->text,
+				 it_fam_name(fam), strerror(r.error),
+				 r.immediate ? " (at once)" : "");
+			a_assert(r.elapsed_us < c->ns / 1000,
+				 "%s %s: refused after %.2f ms, expected under %.0f ms", c->text,
+				 it_fam_name(fam), r.elapsed_us / 1e3, c->ns / 1e6);
+			break;
+		case C_TCP_TIMEOUT:
+			a_assert(!r.immediate && r.error == ETIMEDOUT,
+				 "%s %s: connect to A: %s%s, expected no answer in %u ms (a silent "
+				 "drop)",
+				 c->text, it_fam_name(fam), strerror(r.error),
+				 r.immediate ? " from connect(2) itself" : "", timeout_ms);
+			break;
+		default:
+			a_assert(r.error == 0, "%s %s: connect to A: %s", c->text, it_fam_name(fam),
+				 strerror(r.error));
+			break;
+		}
+	}
+	qsort(us, tries, sizeof(us[0]), cmp_u64);
+	it_log("  A %s: %s: %u/%u connects as expected (median %.3f ms, max %.3f ms)",
+	       it_fam_name(fam), c->text, tries, tries, us[tries / 2] / 1e3, us[tries - 1] / 1e3);
+	b_connects(fam, c->text);
+}
+
+static void check_udp_refused(const struct check *c, int fam)
+{
+	uint64_t max = 0;
+	unsigned send_failed = 0;
+	int send_error = 0;
+
+	for (unsigned i = 0; i < 5; i++) {
+		struct it_udp_ask r;
+		it_udp_ask(T, IT_A, fam, 1000, &r);
+		a_assert(r.error == ECONNREFUSED,
+			 "%s %s: UDP to A: %s, expected ECONNREFUSED (ICMP)", c->text,
+			 it_fam_name(fam), r.error ? strerror(r.error) : "echoed");
+		a_assert(r.elapsed_us < c->ns / 1000, "%s %s: refused after %.2f ms", c->text,
+			 it_fam_name(fam), r.elapsed_us / 1e3);
+		max = r.elapsed_us > max ? r.elapsed_us : max;
+		if (r.send_error) {
+			send_failed++;
+			send_error = r.send_error;
+		}
+	}
+	it_log("  A %s: %s: 5/5 UDP datagrams refused (ECONNREFUSED on recv), max %.3f ms",
+	       it_fam_name(fam), c->text, max / 1e3);
+	if (send_failed)
+		/* A remote reject lets send(2) succeed; the error comes with the ICMP, after. */
+		it_known_bug(IT_BUG_REJECT_UDP_EPERM,
+			     "%s %s: send(2) of a connected UDP socket to A failed with %s %u/5 "
+			     "times (a rejecting host lets it succeed; the reject sits in the inet "
+			     "output hook, whose drop becomes the sender's errno)",
+			     c->text, it_fam_name(fam), strerror(send_error), send_failed);
+	b_udp_clean(fam, 200, c->text);
+}
+
+static void check_udp_silent(const struct check *c, int fam)
+{
+	struct it_udp_sample u;
+
+	it_udp_sample(T, IT_A, fam, c->n, &u);
+	a_assert(u.sent == c->n && u.send_errors == 0,
+		 "%s %s: %u of %u sends failed (%s): a silent drop must not fail sendto", c->text,
+		 it_fam_name(fam), u.send_errors, c->n, strerror(u.first_errno));
+	a_assert(u.echoed == 0 && u.recv_errors == 0, "%s %s: %u echoes and %u errors came back",
+		 c->text, it_fam_name(fam), u.echoed, u.recv_errors);
+	a_assert(u.server_rx == (c->from ? c->n : 0),
+		 "%s %s: the server got %llu datagrams, expected %u (%s)", c->text,
+		 it_fam_name(fam), (unsigned long long)u.server_rx, c->from ? c->n : 0,
+		 c->from ? "answers are dropped, requests arrive" : "requests are dropped");
+	it_log("  A %s: %s: %u sent without error, 0 echoed, server got %llu", it_fam_name(fam),
+	       c->text, u.sent, (unsigned long long)u.server_rx);
+	b_udp_clean(fam, c->n, c->text);
+}
+
+static bool loss_ok(const struct check *c, int fam, unsigned lo, unsigned hi, unsigned attempt)
+{
+	struct it_udp_sample u;
+	unsigned lost;
+
+	it_udp_sample(T, IT_A, fam, c->n, &u);
+	a_assert(u.sent == c->n, "%s %s: %u sends failed (%s)", c->text, it_fam_name(fam),
+		 u.send_errors, strerror(u.first_errno));
+	lost = c->n - u.echoed;
+	/* Where the drop happens: requests (server counts what came back) or answers (server got
+	 * all). */
+	a_assert(c->from ? u.server_rx == c->n : u.server_rx == u.echoed,
+		 "%s %s: the server got %llu with %u echoed: the loss is on the wrong side",
+		 c->text, it_fam_name(fam), (unsigned long long)u.server_rx, u.echoed);
+	it_log("  A %s: %s: lost %u of %u = %.4f (99%% interval for p=%.4f: %u..%u = %.4f..%.4f)%s",
+	       it_fam_name(fam), c->text, lost, c->n, (double)lost / c->n, c->p, lo, hi,
+	       (double)lo / c->n, (double)hi / c->n, attempt ? " [second sample]" : "");
+	return lost >= lo && lost <= hi;
+}
+
+static void check_udp_loss(const struct check *c, int fam)
+{
+	unsigned lo, hi;
+
+	it_binomial_interval(c->n, c->p, 0.01, &lo, &hi);
+	/*
+	 * Outside the 99% interval happens once in a hundred runs by chance:
+	 * then one fresh sample decides (a wrong rate fails both).
+	 */
+	if (!loss_ok(c, fam, lo, hi, 0))
+		a_assert(loss_ok(c, fam, lo, hi, 1),
+			 "%s %s: loss outside its 99%% binomial interval twice in a row", c->text,
+			 it_fam_name(fam));
+	b_udp_clean(fam, c->n, c->text);
+}
+
+static void check_udp_ok(const struct check *c, int fam)
+{
+	struct it_udp_sample u;
+
+	it_udp_sample(T, IT_A, fam, c->n, &u);
+	a_assert(u.echoed == c->n, "%s %s: %u of %u echoed", c->text, it_fam_name(fam), u.echoed,
+		 c->n);
+	it_log("  A %s: %s: %u/%u echoed", it_fam_name(fam), c->text, u.echoed, c->n);
+	b_udp_clean(fam, c->n, c->text);
+}
+
+static void check_reverse(const struct check *c, int fam)
+{
+	unsigned got = it_udp_reverse(T, IT_A, fam, c->n, 500);
+
+	a_assert(got == (c->blocked ? 0 : c->n),
+		 "%s %s: %u of %u datagrams from A reached the client", c->text, it_fam_name(fam),
+		 got, c->n);
+	it_log("  A %s: %s: %u of %u datagrams from A arrived", it_fam_name(fam), c->text, got,
+	       c->n);
+	reverse_ok(IT_B, fam, c->n, c->text);
+}
+
+static void check_http(const struct check *c, int fam)
+{
+	long status;
+	uint64_t us;
+	int r;
+
+	if (c->kind == C_HTTP_OK) {
+		http_ok(IT_A, fam, c->text);
+		it_log("  A %s: %s: 200", it_fam_name(fam), c->text);
+	} else {
+		r = it_http_get(T, IT_A, fam, (unsigned)(c->ns / 1000000), &status, &us);
+		a_assert(r != 0, "%s %s: the HTTP GET to A worked (status %ld)", c->text,
+			 it_fam_name(fam), status);
+		it_log("  A %s: %s: failed as expected (curl error %d) after %.1f ms",
+		       it_fam_name(fam), c->text, r, us / 1e3);
+	}
+	http_ok(IT_B, fam, c->text);
+}
+
+/* Traffic of A that the fault must not cap (excluded, or the other direction). */
+static void check_uncapped(const struct check *c, int fam)
+{
+	bool up = c->kind == C_UPLOAD_FREE;
+	double a = up ? it_upload_bps(T, IT_A, fam, WARM_MS, MEASURE_MS)
+		      : it_download_bps(T, IT_A, fam, WARM_MS, MEASURE_MS);
+
+	a_assert(a >= (double)B_RATE_FACTOR * c->bps,
+		 "%s %s: A %s at only %.3f Mbit/s, expected over %dx the cap (it is not part of "
+		 "the fault)",
+		 c->text, it_fam_name(fam), up ? "upload" : "download", a / 1e6, B_RATE_FACTOR);
+	it_log("  A %s: %s: %.1f Mbit/s, not capped", it_fam_name(fam), c->text, a / 1e6);
+}
+
+static void check_rate(const struct check *c, int fam)
+{
+	bool up = c->kind == C_UPLOAD;
+	double a = up ? it_upload_bps(T, IT_A, fam, WARM_MS, MEASURE_MS)
+		      : it_download_bps(T, IT_A, fam, WARM_MS, MEASURE_MS);
+	double b;
+
+	a_assert(a >= 0, "%s %s: measuring A failed: %s", c->text, it_fam_name(fam),
+		 strerror((int)-a));
+	it_log("  A %s: %s: %.3f Mbit/s = %.2fx the cap (band %.2fx..%.2fx)", it_fam_name(fam),
+	       c->text, a / 1e6, a / c->bps, c->lo, c->hi);
+	if (a > c->hi * c->bps) {
+		/* Not capped: blame a known bug only if its signature is in the kernel. */
+		char where[256];
+		bool known = false;
+		if (it_bug_hashmask_present(T, where, sizeof(where))) {
+			known = true;
+			it_known_bug(
+				IT_BUG_U32_HASHMASK,
+				"%s %s: A %s at %.1f Mbit/s, not capped: a u32 hash link hashes "
+				"the first byte of the address word, not the last (%s), so an "
+				"entry filed under its last byte's bucket is never looked at",
+				c->text, it_fam_name(fam), up ? "upload" : "download", a / 1e6,
+				where);
+		}
+		if (it_bug_not_terminal_present(T, where, sizeof(where))) {
+			known = true;
+			it_known_bug(IT_BUG_U32_NOT_TERMINAL,
+				     "%s %s: A %s at %.1f Mbit/s, not capped: a u32 knode of ours "
+				     "has no TC_U32_TERMINAL flag (%s); the kernel matches such a "
+				     "node and moves on without running its action (redirects) or "
+				     "ending classification (exclusions)",
+				     c->text, it_fam_name(fam), up ? "upload" : "download", a / 1e6,
+				     where);
+		}
+		a_assert(known, "%s %s: A %s at %.3f Mbit/s, over %.2fx of %.3f Mbit/s", c->text,
+			 it_fam_name(fam), up ? "upload" : "download", a / 1e6, c->hi,
+			 c->bps / 1e6);
+	} else {
+		a_assert(a >= c->lo * c->bps,
+			 "%s %s: A %s at %.3f Mbit/s, under %.2fx of %.3f Mbit/s", c->text,
+			 it_fam_name(fam), up ? "upload" : "download", a / 1e6, c->lo,
+			 c->bps / 1e6);
+	}
+	b = up ? it_upload_bps(T, IT_B, fam, WARM_MS, MEASURE_MS)
+	       : it_download_bps(T, IT_B, fam, WARM_MS, MEASURE_MS);
+	a_assert(b >= (double)B_RATE_FACTOR * c->bps,
+		 "%s %s: B (untargeted) %s at only %.3f Mbit/s, expected over %dx the cap", c->text,
+		 it_fam_name(fam), up ? "upload" : "download", b / 1e6, B_RATE_FACTOR);
+	it_log("  B %s: %s at %.1f Mbit/s (%.0fx the cap)", it_fam_name(fam),
+	       up ? "upload" : "download", b / 1e6, b / c->bps);
+}
+
+static void run_check(const struct check *c)
+{
+	for (int fam = 0; fam < IT_N_FAMILIES; fam++) {
+		if (!(c->fams & (1u << fam)))
+			continue;
+		switch (c->kind) {
+		case C_TCP_REFUSED:
+		case C_TCP_TIMEOUT:
+		case C_TCP_OK:
+			check_tcp(c, fam);
+			break;
+		case C_UDP_REFUSED:
+			check_udp_refused(c, fam);
+			break;
+		case C_UDP_SILENT:
+			check_udp_silent(c, fam);
+			break;
+		case C_UDP_LOSS:
+			check_udp_loss(c, fam);
+			break;
+		case C_UDP_OK:
+			check_udp_ok(c, fam);
+			break;
+		case C_REVERSE:
+			check_reverse(c, fam);
+			break;
+		case C_HTTP_OK:
+		case C_HTTP_FAIL:
+			check_http(c, fam);
+			break;
+		case C_UPLOAD:
+		case C_DOWNLOAD:
+			check_rate(c, fam);
+			break;
+		case C_UPLOAD_FREE:
+		case C_DOWNLOAD_FREE:
+			check_uncapped(c, fam);
+			break;
+		}
+	}
+}
+
+/* ---- the cycles ------------------------------------------------------------------------- */
+
+/* The leading fault steps: what is "on" while the checks run. */
+static size_t n_leading_faults(const struct fl_scenario *s)
+{
+	size_t n = 0;
+
+	while (n < s->n_steps && s->steps[n].kind == FL_STEP_FAULT)
+		n++;
+	return n;
+}
+
+static void apply_faults(struct it_run *run, const struct fl_scenario *s, const struct expect *x)
+{
+	size_t n = n_leading_faults(s);
+
+	for (size_t i = 0; i < n; i++) {
+		enum fl_engine e = run->p->faults[i].engine;
+		it_log("step %zu: %s fault '%s', engine %s", i,
+		       fl_fault_info(s->steps[i].fault)->name, s->steps[i].id,
+		       fl_engine_to_string(e));
+		it_assert(!x->have_engine || e == x->engine,
+			  "fault '%s': the planner chose engine %s, expected %s", s->steps[i].id,
+			  fl_engine_to_string(e), fl_engine_to_string(x->engine));
+		it_run_apply(run, i);
+	}
+	it_assert(it_run_live(run) > 0,
+		  "the journal lists no live object after applying the fault");
+}
+
+int main(int argc, char **argv)
+{
+	char yaml[4096], expect_path[4096];
+	struct expect x;
+	struct it_run run;
+
+	it_known_bugs_args(&argc, argv);
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s CASE [--known-bugs] (CASE.yaml and CASE.expect)\n",
+			argv[0]);
+		return 2;
+	}
+	const char *base = strrchr(argv[1], '/');
+	static char name[128];
+	snprintf(name, sizeof(name), "fault/%s", base ? base + 1 : argv[1]);
+	snprintf(yaml, sizeof(yaml), "%s.yaml", argv[1]);
+	snprintf(expect_path, sizeof(expect_path), "%s.expect", argv[1]);
+	srandom((unsigned)getpid());
+
+	struct topo *t = topo_setup(name);
+	T = t;
+	parse_expect(expect_path, &x);
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s = it_load_scenario(yaml);
+	size_t n_faults = n_leading_faults(s);
+	it_assert(n_faults > 0 && n_faults < s->n_steps,
+		  "%s: expected fault steps first, then heals", yaml);
+	_cleanup_free_ char *before = topo_dump(t);
+	baseline("before");
+
+	/* 1. the fault, measured; healed by the scenario's own steps. */
+	it_run_open(t, s, &run);
+	apply_faults(&run, s, &x);
+	RUN = &run;
+	it_log("fault on (%zu live journal roots); checks:", it_run_live(&run));
+	for (size_t i = 0; i < x.n_checks; i++)
+		run_check(&x.checks[i]);
+	RUN = NULL;
+	for (size_t i = n_faults; i < s->n_steps; i++)
+		it_run_apply(&run, i);
+	it_assert(it_run_live(&run) == 0, "after the end step the journal still lists %zu roots",
+		  it_run_live(&run));
+	it_run_close(&run);
+	it_assert(!it_journal_exists(t), "the journal is still there after a clean end");
+	_cleanup_free_ char *after = topo_dump(t);
+	topo_assert_same(t, before, after, "after the scenario's heal and end steps");
+	baseline("after heal");
+
+	/* 2. the fault again, reverted by fl_engine_revert_all(). */
+	it_run_open(t, s, &run);
+	apply_faults(&run, s, &x);
+	it_log("fault on again; first check only, then revert_all:");
+	RUN = &run;
+	run_check(&x.checks[0]);
+	RUN = NULL;
+	it_run_revert(&run);
+	it_assert(it_run_live(&run) == 0, "revert_all left %zu roots", it_run_live(&run));
+	it_run_close(&run);
+	it_assert(!it_journal_exists(t), "the journal is still there after revert_all");
+	free(after);
+	after = topo_dump(t);
+	topo_assert_same(t, before, after, "after fl_engine_revert_all()");
+	baseline("after revert");
+	it_log("PASS");
+	return 0;
+}
