@@ -1063,7 +1063,7 @@ static void test_u32_v4_host_egress(void **state)
 	for (int i = 0; i < 2; i++) {
 		assert_str(r[i]->dev, "eth0");
 		assert_int_equal(r[i]->prio, FL_TC_PRIO_HASH4);
-		assert_int_equal(r[i]->handle, handle(0xf04, 0x14, (uint32_t)i + 1));
+		assert_int_equal(r[i]->handle, handle(0x7e4, 0x14, (uint32_t)i + 1));
 		assert_str(r[i]->redirect, "flifb1");
 		assert_int_equal(r[i]->n_keys, 3);
 		assert_key(r[i], 0, 0x0a4d0014, 0xffffffff, 16); /* daddr */
@@ -1082,7 +1082,7 @@ static void test_u32_v4_host_ingress(void **state)
 	const struct fl_obj *r[4];
 
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, true, ETH_P_IP, r, 4), 2);
-	assert_int_equal(r[0]->handle, handle(0xf14, 0x14, 1));
+	assert_int_equal(r[0]->handle, handle(0x7f4, 0x14, 1));
 	assert_key(r[0], 0, 0x0a4d0014, 0xffffffff, 12); /* saddr */
 	assert_key(r[0], 1, 6u << 16, 0x00ff0000, 8);
 	assert_key(r[0], 2, 8443u << 16, 0xffff0000, 20); /* sport: the high half */
@@ -1090,9 +1090,9 @@ static void test_u32_v4_host_ingress(void **state)
 
 	/* Its root node hashes the source's last byte. */
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, true, ETH_P_IP, r, 4), 2);
-	assert_int_equal(r[0]->link, 0xf15u << 20);
+	assert_int_equal(r[0]->link, 0x7f5u << 20);
 	assert_int_equal(r[0]->hashkey.mask, 0);
-	assert_int_equal(r[1]->link, 0xf14u << 20);
+	assert_int_equal(r[1]->link, 0x7f4u << 20);
 	assert_int_equal(r[1]->hashkey.mask, htonl(0xff));
 	assert_int_equal(r[1]->hashkey.off, 12);
 }
@@ -1107,7 +1107,7 @@ static void test_u32_v6_host(void **state)
 
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IPV6, r, 4), 1);
 	assert_int_equal(r[0]->prio, FL_TC_PRIO_HASH6);
-	assert_int_equal(r[0]->handle, handle(0xf06, 0x20, 1));
+	assert_int_equal(r[0]->handle, handle(0x7e6, 0x20, 1));
 	assert_int_equal(r[0]->n_keys, 6);
 	assert_key(r[0], 0, 0xfd770000, 0xffffffff, 24);
 	assert_key(r[0], 1, 0, 0xffffffff, 28);
@@ -1117,7 +1117,7 @@ static void test_u32_v6_host(void **state)
 	assert_key(r[0], 5, 8443, 0x0000ffff, 40);
 
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, true, ETH_P_IPV6, r, 4), 1);
-	assert_int_equal(r[0]->handle, handle(0xf16, 0x20, 1));
+	assert_int_equal(r[0]->handle, handle(0x7f6, 0x20, 1));
 	assert_key(r[0], 0, 0xfd770000, 0xffffffff, 8);
 	assert_key(r[0], 3, 0x00000020, 0xffffffff, 20);
 	assert_key(r[0], 5, 8443u << 16, 0xffff0000, 40);
@@ -1140,21 +1140,21 @@ static void test_u32_prefixes(void **state)
 
 	/* Prefixes go to the one-bucket table, in bucket 0. */
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 4), 1);
-	assert_int_equal(r[0]->handle, handle(0xf05, 0, 1));
+	assert_int_equal(r[0]->handle, handle(0x7e5, 0, 1));
 	assert_int_equal(r[0]->n_keys, 1);
 	assert_key(r[0], 0, 0x0a4d0100, 0xffffff00, 16);
 
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IPV6, r, 4), 1);
-	assert_int_equal(r[0]->handle, handle(0xf07, 0, 1));
+	assert_int_equal(r[0]->handle, handle(0x7e7, 0, 1));
 	assert_int_equal(r[0]->n_keys, 2); /* a /64: two words */
 	assert_key(r[0], 0, 0xfd770001, 0xffffffff, 24);
 	assert_key(r[0], 1, 0, 0xffffffff, 28);
 
 	/* Both tables exist (prefix table first, so prefixes are tried before the hash). */
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHTABLE, false, ETH_P_IP, r, 4), 2);
-	assert_int_equal(r[0]->handle, 0xf05u << 20);
+	assert_int_equal(r[0]->handle, 0x7e5u << 20);
 	assert_int_equal(r[0]->divisor, 1);
-	assert_int_equal(r[1]->handle, 0xf04u << 20);
+	assert_int_equal(r[1]->handle, 0x7e4u << 20);
 	assert_int_equal(r[1]->divisor, FL_TC_DIVISOR);
 }
 
@@ -1170,7 +1170,7 @@ static void test_u32_port_range(void **state)
 	/* 5000-5010 is exactly 5000/13, 5008/15, 5010/16, in the bucket of .31. */
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 8), 3);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(r[i]->handle, handle(0xf04, 31, (uint32_t)i + 1));
+		assert_int_equal(r[i]->handle, handle(0x7e4, 31, (uint32_t)i + 1));
 		assert_int_equal(r[i]->n_keys, 3);
 		assert_key(r[i], 0, 0x0a4d001f, 0xffffffff, 16);
 		assert_key(r[i], 1, 17u << 16, 0x00ff0000, 8);
@@ -1178,7 +1178,7 @@ static void test_u32_port_range(void **state)
 	}
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, true, ETH_P_IP, r, 8), 3);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(r[i]->handle, handle(0xf14, 31, (uint32_t)i + 1));
+		assert_int_equal(r[i]->handle, handle(0x7f4, 31, (uint32_t)i + 1));
 		assert_key(r[i], 0, 0x0a4d001f, 0xffffffff, 12);
 		assert_key(r[i], 2, port[i] << 16, mask[i] << 16, 20);
 	}
@@ -1247,12 +1247,12 @@ static void test_u32_bucket_sharing(void **state)
 	assert_int_equal(
 		filters(step_by_id(p, "one"), FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 4),
 		1);
-	assert_int_equal(r[0]->handle, handle(0xf04, 7, 1));
+	assert_int_equal(r[0]->handle, handle(0x7e4, 7, 1));
 	/* Another address ending in .7: same bucket, next node; tables are not created twice. */
 	assert_int_equal(
 		filters(step_by_id(p, "two"), FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 4),
 		1);
-	assert_int_equal(r[0]->handle, handle(0xf04, 7, 2));
+	assert_int_equal(r[0]->handle, handle(0x7e4, 7, 2));
 	assert_int_equal(
 		filters(step_by_id(p, "two"), FL_OBJ_ADD, FL_U32_HASHTABLE, false, ETH_P_IP, r, 4),
 		0);
@@ -1260,13 +1260,13 @@ static void test_u32_bucket_sharing(void **state)
 	assert_int_equal(
 		filters(step_by_id(p, "two"), FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IPV6, r, 4),
 		2);
-	assert_int_equal(r[0]->handle, handle(0xf06, 7, 1));
-	assert_int_equal(r[1]->handle, handle(0xf06, 7, 2));
+	assert_int_equal(r[0]->handle, handle(0x7e6, 7, 1));
+	assert_int_equal(r[1]->handle, handle(0x7e6, 7, 2));
 	/* Node numbers are never reused while the table lives: a healed node stays unused. */
 	assert_int_equal(
 		filters(step_by_id(p, "three"), FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 4),
 		1);
-	assert_int_equal(r[0]->handle, handle(0xf04, 7, 3));
+	assert_int_equal(r[0]->handle, handle(0x7e4, 7, 3));
 	assert_str(r[0]->redirect, "flifb4");
 }
 
@@ -1283,13 +1283,13 @@ static void test_u32_any_address(void **state)
 	/* Any address: the prefix table, no address key. */
 	assert_int_equal(filters(&p->steps[0], FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 4),
 			 1);
-	assert_int_equal(r[0]->handle, handle(0xf05, 0, 1));
+	assert_int_equal(r[0]->handle, handle(0x7e5, 0, 1));
 	assert_int_equal(r[0]->n_keys, 2);
 	assert_key(r[0], 0, 6u << 16, 0x00ff0000, 8);
 	assert_key(r[0], 1, 8080, 0xffff, 20);
 	assert_int_equal(
 		filters(&p->steps[0], FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IPV6, r, 4), 1);
-	assert_int_equal(r[0]->handle, handle(0xf07, 0, 1));
+	assert_int_equal(r[0]->handle, handle(0x7e7, 0, 1));
 	assert_int_equal(r[0]->n_keys, 2);
 	assert_key(r[0], 0, 6u << 8, 0x0000ff00, 4);
 }
@@ -1475,10 +1475,10 @@ static void test_resolve_hostname(void **state)
 
 	assert_int_equal(filters(&p->steps[0], FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 8),
 			 2);
-	assert_int_equal(r[0]->handle, handle(0xf04, 3, 1));
+	assert_int_equal(r[0]->handle, handle(0x7e4, 3, 1));
 	assert_int_equal(
 		filters(&p->steps[0], FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IPV6, r, 8), 3);
-	assert_int_equal(r[2]->handle, handle(0xf06, 0x99, 1));
+	assert_int_equal(r[2]->handle, handle(0x7e6, 0x99, 1));
 	assert_int_equal(r[2]->n_keys, 4);
 }
 
