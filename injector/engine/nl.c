@@ -17,7 +17,7 @@
 static int on_error(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
 {
 	struct fl_nl *nl = arg;
-	struct nlmsghdr *hdr = (struct nlmsghdr *)((char *)e - NLMSG_HDRLEN);
+	struct nlmsghdr *hdr = (struct nlmsghdr *)(void *)((char *)e - NLMSG_HDRLEN);
 
 	(void)who;
 	nl->kernel_errno = e->error;
@@ -27,7 +27,7 @@ static int on_error(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
 		size_t off = NLMSG_HDRLEN + sizeof(*e);
 		if (hdr->nlmsg_len > off) {
 			struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
-			struct nlattr *head = (struct nlattr *)((char *)hdr + off);
+			struct nlattr *head = (struct nlattr *)(void *)((char *)hdr + off);
 			if (nla_parse(tb, NLMSGERR_ATTR_MAX, head, (int)(hdr->nlmsg_len - off), NULL) == 0 &&
 			    tb[NLMSGERR_ATTR_MSG])
 				nla_strlcpy(nl->ext_ack, tb[NLMSGERR_ATTR_MSG], sizeof(nl->ext_ack));

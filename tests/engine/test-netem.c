@@ -108,7 +108,7 @@ static void test_raw_attributes(void **state)
 	assert_int_equal(qopt.limit, 999);
 
 	/* netem's attributes follow its struct inside TCA_OPTIONS. */
-	struct nlattr *first = (struct nlattr *)((char *)nla_data(tb[TCA_OPTIONS]) + NLA_ALIGN(sizeof(qopt)));
+	struct nlattr *first = (struct nlattr *)(void *)((char *)nla_data(tb[TCA_OPTIONS]) + NLA_ALIGN(sizeof(qopt)));
 	int len = nla_len(tb[TCA_OPTIONS]) - (int)NLA_ALIGN(sizeof(qopt));
 	memset(nt, 0, sizeof(nt));
 	assert_int_equal(nla_parse(nt, 15, first, len, NULL), 0);
@@ -148,7 +148,7 @@ static void test_minimal_delay(void **state)
 	assert_int_equal(qopt.loss, 0);
 	assert_int_equal(qopt.duplicate, 0);
 	assert_int_equal(qopt.gap, 0);
-	struct nlattr *first = (struct nlattr *)((char *)nla_data(tb[TCA_OPTIONS]) + NLA_ALIGN(sizeof(qopt)));
+	struct nlattr *first = (struct nlattr *)(void *)((char *)nla_data(tb[TCA_OPTIONS]) + NLA_ALIGN(sizeof(qopt)));
 	memset(nt, 0, sizeof(nt));
 	assert_int_equal(nla_parse(nt, 15, first,
 				   nla_len(tb[TCA_OPTIONS]) - (int)NLA_ALIGN(sizeof(qopt)), NULL), 0);

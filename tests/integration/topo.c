@@ -33,6 +33,7 @@ static size_t n_adopted;
 
 /* ---- messages ------------------------------------------------------------------ */
 
+static void vlog(const char *prefix, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void vlog(const char *prefix, const char *fmt, va_list ap)
 {
 	char line[4096];
