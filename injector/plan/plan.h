@@ -4,7 +4,8 @@
  * per step, the exact kernel objects to create or delete, in order. The
  * engine applies these objects and the journal records them; `faultline
  * plan` renders them as tc(8)/nft(8) commands. One list serves all three, so
- * what the plan shows is what runs.
+ * what the plan shows is what runs (the engine adds one thing to a priority's
+ * removal: our u32 tables and the links into them, see tc.c delete_prio).
  *
  * Kernel layout (docs/ARCHITECTURE.md has the why):
  *   drops (partition, blackhole, loss without netem)
