@@ -55,7 +55,7 @@ int fl_cmd_plan(int argc, char **argv)
 	if (o.kernel) {
 		r = fl_caps_parse(o.kernel, &po.caps);
 		if (r < 0)
-			return fl_cli_usage_error("plan", "bad --kernel '%s' (expected all, no-netem, or a list of netem, ifb, clsact, u32, mirred, tbf, nftables, netdev-egress, nfqueue)",
+			return fl_cli_usage_error("plan", "bad --kernel '%s' (expected all, no-netem, or a list of netem, ifb, clsact, u32, mirred, tbf, nftables, netdev-egress, nfqueue, nft-queue)",
 						  o.kernel);
 	}
 

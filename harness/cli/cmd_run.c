@@ -8,13 +8,13 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/capability.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "cli.h"
 #include "engine/engine.h"
 #include "engine/probe.h"
 #include "journal/guardian.h"
+#include "util/caps.h"
 #include "plan/plan.h"
 #include "runner/runner.h"
 #include "scenario/fault.h"
@@ -192,25 +192,25 @@ static void on_event(const struct fl_run_event *ev, void *userdata)
 	(void)b;
 }
 
-/*
- * From here on the run needs only CAP_NET_ADMIN: its sockets are open in the
- * namespace, the self-test and the guardian (which keeps what it needs to
- * recover) are behind it. A bug in the run can no longer mount, trace or
- * kill anything.
- */
-static int keep_only_net_admin(void)
+/* Which faults the userspace engine carries, and the seed that repeats each. */
+static void say_userspace(struct run_state *rs, struct fl_engine_ns *const *engines)
 {
-	cap_t caps = cap_init();
-	cap_value_t keep[] = { CAP_NET_ADMIN };
-	int r = 0;
+	const struct fl_plan *p = rs->p;
 
-	if (!caps)
-		return -errno;
-	if (cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) < 0 ||
-	    cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
-		r = -errno;
-	cap_free(caps);
-	return r;
+	for (size_t i = 0; i < p->scenario->n_steps; i++) {
+		const struct fl_step *st = &p->scenario->steps[i];
+		const struct fl_plan_fault *pf = &p->faults[i];
+		uint64_t seed;
+
+		if (st->kind != FL_STEP_FAULT || pf->engine != FL_ENGINE_USERSPACE ||
+		    !fl_engine_userspace_seed(engines[pf->ns], i, &seed))
+			continue;
+		printf("faultline run: fault '%s': userspace engine on queue %u, seed %llu%s\n", st->id,
+		       pf->queue_num, (unsigned long long)seed,
+		       st->has_seed ? "" : " (drawn: add it to the step as `seed:` to repeat this run)");
+		event_json(rs, "userspace", "\"fault\":\"%s\",\"queue\":%u,\"seed\":%llu", st->id,
+			   pf->queue_num, (unsigned long long)seed);
+	}
 }
 
 /* One engine per namespace the plan acts in, opened (lock, journal) as the planner asks for its devices. */
@@ -361,8 +361,6 @@ static int prepare(struct run *run, const struct run_opts *o, const char *file)
 			struct fl_engine_ns *e;
 			r = engine_for(&run->es, &run->p->nss[k].scope, &e);
 		}
-		if (r == 0)
-			r = fl_engine_check_plan(run->p, &diag);
 	}
 	if (r < 0) {
 		int code;
@@ -500,22 +498,42 @@ int fl_cmd_run(int argc, char **argv)
 	       o.dry_run ? " (dry run: nothing is changed)" : "");
 	fflush(stdout);
 
-	rs->start_ns = fl_now_ns();
 	if (!o.dry_run) {
-		/* The guardians first (one per namespace's journal): from here on, a crash is covered. */
-		run.guardians = calloc(p->n_nss, sizeof(*run.guardians));
-		r = run.guardians ? 0 : -ENOMEM;
+		/*
+		 * The userspace engine's children first: they enter their namespaces
+		 * (still privileged) and bind their queues, which creates no kernel
+		 * object that outlives them, and take their time before the clock starts.
+		 */
+		r = 0;
 		for (size_t k = 0; k < p->n_nss && r == 0; k++) {
-			r = fl_guardian_start(fl_engine_journal(engines[k])->path,
-					      rs->start_ns + cap_ns + FL_NSEC_PER_SEC, &run.guardians[k]);
+			r = fl_engine_start_userspace(engines[k], p, k);
+			if (r < 0)
+				fprintf(stderr, "faultline run: error: netns %s: %s\n", p->nss[k].key,
+					fl_engine_error(engines[k]));
+		}
+		/* Then the guardians (one per namespace's journal): from here on, a crash is covered. */
+		uint64_t deadline = fl_now_ns() + cap_ns + FL_NSEC_PER_SEC;
+		run.guardians = calloc(p->n_nss, sizeof(*run.guardians));
+		if (r == 0 && !run.guardians)
+			r = -ENOMEM;
+		for (size_t k = 0; k < p->n_nss && r == 0; k++) {
+			r = fl_guardian_start(fl_engine_journal(engines[k])->path, deadline,
+					      &run.guardians[k]);
 			if (r == 0)
 				run.n_guardians++;
 		}
+		/*
+		 * From here on the run needs only CAP_NET_ADMIN: its sockets are open in
+		 * the namespaces; the self-test, the guardians and the engine's children
+		 * are behind it.
+		 */
 		if (r == 0)
-			r = keep_only_net_admin();
+			r = fl_caps_keep_net_admin();
 		if (r < 0) {
-			fprintf(stderr, "faultline run: error: cannot start the guardians or drop capabilities: %s\n",
+			fprintf(stderr, "faultline run: error: cannot start the userspace engine or the guardians, or drop capabilities: %s\n",
 				strerror(-r));
+			for (size_t k = 0; k < p->n_nss; k++)
+				(void)fl_engine_revert_all(engines[k]);
 			for (size_t k = 0; k < run.n_guardians; k++)
 				fl_guardian_release(&run.guardians[k]);
 			free(engines);
@@ -523,6 +541,9 @@ int fl_cmd_run(int argc, char **argv)
 			return FL_EXIT_SYSTEM;
 		}
 	}
+	rs->start_ns = fl_now_ns();
+	if (!o.dry_run)
+		say_userspace(rs, engines);
 	event_json(rs, "start", "\"scenario\":\"%s\",\"steps\":%zu,\"namespaces\":%zu,\"dry_run\":%s",
 		   s->name, s->n_steps, p->n_nss, o.dry_run ? "true" : "false");
 

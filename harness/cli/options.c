@@ -15,7 +15,8 @@ const struct fl_cli_option fl_cli_options[] = {
 	{ "plan", "kernel", 0, "CAPS",
 	  "Plan for a kernel with these features instead of probing this one: 'all' "
 	  "(a stock distribution kernel), 'no-netem' (netem missing), or a comma-separated list "
-	  "of netem, ifb, clsact, u32, mirred, tbf, nftables, netdev-egress, nfqueue. Makes "
+	  "of netem, ifb, clsact, u32, mirred, tbf, nftables, netdev-egress, nfqueue (the xt "
+	  "NFQUEUE target through nft_compat), nft-queue (nft's own queue statement). Makes "
 	  "plans reproducible across machines." },
 	{ "run", "timescale", 0, "N",
 	  "Replay speed, overriding the scenario's: 3600 runs one scenario hour per real second." },

@@ -5,14 +5,17 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include "engine/engine.h"
 #include "engine/netns.h"
 #include "engine/nft.h"
+#include "engine/nft_compat.h"
 #include "engine/nl.h"
 #include "engine/tc.h"
+#include "engine/userspace.h"
 #include <netlink/route/link.h>
 
 struct fl_engine_ns {
@@ -22,8 +25,13 @@ struct fl_engine_ns {
 	uint64_t ino;
 	struct fl_nl *nl;
 	struct fl_nft *nft;
+	struct fl_nft_compat *compat; /* NULL if this kernel has no nfnetlink */
 	struct fl_journal *j;
 	char *error;
+	/* The userspace engine's children, per scenario step (0: none). */
+	pid_t *uq_pids;
+	uint64_t *uq_seeds;
+	size_t n_uq;
 };
 
 static void set_error(struct fl_engine_ns *e, const char *fmt, ...) _printf_(2, 3);
@@ -49,8 +57,13 @@ const struct fl_journal *fl_engine_journal(const struct fl_engine_ns *e)
 	return e->j;
 }
 
-/* Opens the netlink socket and nftables context inside the namespace ns_fd. */
-static int open_in_ns(int ns_fd, struct fl_nl **ret_nl, struct fl_nft **ret_nft)
+/*
+ * Opens the netlink socket and nftables contexts inside the namespace ns_fd.
+ * The nft_compat socket is optional: only a userspace fault on a kernel
+ * without nft's queue statement needs it, and then its absence is reported.
+ */
+static int open_in_ns(int ns_fd, struct fl_nl **ret_nl, struct fl_nft **ret_nft,
+		      struct fl_nft_compat **ret_compat)
 {
 	int saved, r, k;
 
@@ -65,6 +78,8 @@ static int open_in_ns(int ns_fd, struct fl_nl **ret_nl, struct fl_nft **ret_nft)
 			*ret_nl = NULL;
 		}
 	}
+	if (r == 0 && ret_compat && fl_nft_compat_open(ret_compat) < 0)
+		*ret_compat = NULL;
 	k = fl_netns_leave(saved);
 	return r < 0 ? r : k;
 }
@@ -88,7 +103,7 @@ int fl_engine_open(const struct fl_scope *sc, const char *run_dir, const char *s
 	r = fl_netns_inode(e->ns_fd, &e->ino);
 	if (r < 0)
 		return r;
-	r = open_in_ns(e->ns_fd, &e->nl, &e->nft);
+	r = open_in_ns(e->ns_fd, &e->nl, &e->nft, &e->compat);
 	if (r < 0)
 		return r;
 	/* One run per namespace: the lock first, then the journal it protects. */
@@ -105,10 +120,17 @@ int fl_engine_open(const struct fl_scope *sc, const char *run_dir, const char *s
 	return 0;
 }
 
+static void stop_userspace(struct fl_engine_ns *e, size_t step);
+
 void fl_engine_close(struct fl_engine_ns *e)
 {
 	if (!e)
 		return;
+	for (size_t i = 0; i < e->n_uq; i++)
+		stop_userspace(e, i);
+	free(e->uq_pids);
+	free(e->uq_seeds);
+	fl_nft_compat_close(e->compat);
 	fl_journal_close(e->j);
 	e->j = NULL;
 	fl_nft_close(e->nft);
@@ -170,6 +192,8 @@ static size_t roots_created(const struct fl_obj *o, struct fl_root out[2])
 	case FL_OBJ_FILTER:
 		out[n++] = prio_root(o);
 		break;
+	case FL_OBJ_NFT_QUEUE:
+		break; /* a rule in our inet table: that table is the root */
 	}
 	return n;
 }
@@ -181,6 +205,10 @@ static int apply_obj(struct fl_engine_ns *e, const struct fl_plan *p, const stru
 
 	if (o->kind == FL_OBJ_NFT)
 		return fl_nft_run(e->nft, o->nft, ret_msg);
+	if (o->kind == FL_OBJ_NFT_QUEUE)
+		return e->compat ? fl_nft_compat_add_queue(e->compat, "inet", FL_NFT_TABLE, o->chain,
+							   o->queue_num, ret_msg)
+				 : -EOPNOTSUPP;
 	if (o->kind == FL_OBJ_QDISC && strcmp(o->qdisc, "clsact") == 0) {
 		/* Only a clsact we created is ever deleted; a shared one has no root. */
 		struct fl_root root = root_of(FL_ROOT_CLSACT, o->dev);
@@ -218,24 +246,78 @@ static int note_deleted(struct fl_engine_ns *e, const struct fl_obj *o)
 	return r;
 }
 
-int fl_engine_check_plan(const struct fl_plan *p, struct fl_diag *diag)
+/* ---- the userspace engine's children ------------------------------------------ */
+
+/* Real-time priority of the engine's children: a timer wakeup of a normal task can be late. */
+#define FL_UQ_SCHED_PRIORITY 10
+/* How long a child has to give its held packets back and exit before SIGKILL. */
+#define FL_UQ_STOP_TIMEOUT_NS (1000 * FL_NSEC_PER_MSEC)
+
+static void stop_userspace(struct fl_engine_ns *e, size_t step)
 {
+	if (step >= e->n_uq || e->uq_pids[step] <= 0)
+		return;
+	(void)fl_uq_kill(e->uq_pids[step], FL_UQ_STOP_TIMEOUT_NS);
+	e->uq_pids[step] = 0;
+}
+
+int fl_engine_start_userspace(struct fl_engine_ns *e, const struct fl_plan *p, size_t ns)
+{
+	size_t n = p->scenario->n_steps;
 	int r = 0;
 
-	for (size_t i = 0; i < p->scenario->n_steps; i++) {
-		const struct fl_step *st = &p->scenario->steps[i];
-		if (st->kind != FL_STEP_FAULT || p->faults[i].engine != FL_ENGINE_USERSPACE)
-			continue;
-		/*
-		 * Queued packets with no engine behind them pass (bypass): the fault
-		 * would silently do nothing. Refuse rather than pretend.
-		 */
-		fl_diag_add(diag, st->kind_pos,
-			    "fault '%s' (%s) needs the userspace engine, which this version of faultline does not have yet (expected a kernel with sch_netem: modprobe sch_netem)",
-			    st->id, fl_fault_kind_to_string(st->fault));
-		r = -EOPNOTSUPP;
+	if (!e->uq_pids) {
+		e->uq_pids = calloc(n ? n : 1, sizeof(*e->uq_pids));
+		e->uq_seeds = calloc(n ? n : 1, sizeof(*e->uq_seeds));
+		if (!e->uq_pids || !e->uq_seeds)
+			return -ENOMEM;
+		e->n_uq = n;
 	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct fl_step *st = &p->scenario->steps[i];
+		const struct fl_plan_fault *pf = &p->faults[i];
+		struct fl_uq_opts o;
+		uint64_t seed = st->seed;
+
+		if (st->kind != FL_STEP_FAULT || pf->engine != FL_ENGINE_USERSPACE || pf->ns != ns ||
+		    e->uq_pids[i] > 0)
+			continue;
+		if (!st->has_seed && getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+			r = -errno;
+			set_error(e, "fault '%s': cannot draw a seed: %s", st->id, strerror(-r));
+			break;
+		}
+		o = (struct fl_uq_opts){ .queue_num = pf->queue_num,
+					 .params = st->params,
+					 .seed = seed,
+					 .sched_fifo_priority = FL_UQ_SCHED_PRIORITY };
+		r = fl_uq_spawn(&o, e->ns_fd, &e->uq_pids[i]);
+		if (r == -EPERM) {
+			/* No real-time scheduling here (a container, RT throttled to 0): run anyway. */
+			o.sched_fifo_priority = 0;
+			r = fl_uq_spawn(&o, e->ns_fd, &e->uq_pids[i]);
+		}
+		if (r < 0) {
+			e->uq_pids[i] = 0;
+			set_error(e, "fault '%s': cannot start the userspace engine on queue %u: %s%s",
+				  st->id, pf->queue_num, strerror(-r),
+				  r == -EBUSY ? " (another process has bound that queue)" : "");
+			break;
+		}
+		e->uq_seeds[i] = seed;
+	}
+	if (r < 0)
+		for (size_t i = 0; i < e->n_uq; i++)
+			stop_userspace(e, i);
 	return r;
+}
+
+bool fl_engine_userspace_seed(const struct fl_engine_ns *e, size_t step, uint64_t *ret)
+{
+	if (step >= e->n_uq || e->uq_pids[step] <= 0)
+		return false;
+	*ret = e->uq_seeds[step];
+	return true;
 }
 
 int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i, size_t ns)
@@ -313,8 +395,11 @@ int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t
 	if (st->kind == FL_STEP_FAULT && p->faults[ps->step].ns == ns)
 		r = fl_journal_fault(e->j, st->id, true);
 	for (size_t h = 0; r == 0 && st->kind == FL_STEP_HEAL && h < st->n_heals; h++)
-		if (p->faults[st->heals[h].index].ns == ns)
+		if (p->faults[st->heals[h].index].ns == ns) {
+			/* Its rule is gone: the engine gives back what it holds, and goes. */
+			stop_userspace(e, st->heals[h].index);
 			r = fl_journal_fault(e->j, st->heals[h].name, false);
+		}
 out:
 	free(roots);
 	return r;
@@ -383,6 +468,9 @@ static int revert_roots(struct fl_nl *nl, struct fl_nft *nft, struct fl_journal 
 int fl_engine_revert_all(struct fl_engine_ns *e)
 {
 	int r = revert_roots(e->nl, e->nft, e->j, NULL, NULL);
+
+	for (size_t i = 0; i < e->n_uq; i++)
+		stop_userspace(e, i);
 
 	if (r < 0)
 		set_error(e, "revert: could not remove everything: %s", strerror(-r));
@@ -546,7 +634,7 @@ static int recover_in(int ns_fd, const char *where, struct fl_journal *j, bool s
 	_cleanup_(fl_nft_closep) struct fl_nft *nft = NULL;
 	int saved, r, k;
 
-	r = open_in_ns(ns_fd, &nl, &nft);
+	r = open_in_ns(ns_fd, &nl, &nft, NULL);
 	if (r < 0)
 		return r;
 	r = fl_netns_enter(ns_fd, &saved);

@@ -36,11 +36,23 @@ FL_DEFINE_CLEANUP(struct fl_engine_ns, fl_engine_close)
 int fl_engine_list_devices(struct fl_engine_ns *e, char ***ret, size_t *ret_n);
 
 /*
- * Whether this engine can apply every fault of the plan. The userspace
- * (NFQUEUE) engine is not built yet: a plan that needs it is refused here,
- * before any change, with a located error per fault. 0 or -EOPNOTSUPP.
+ * Starts the userspace engine (engine/userspace.h) of every fault of plan p
+ * that uses it and lives in namespace ns (an index into p->nss: the one e
+ * was opened for): one child process per fault, entered into the namespace,
+ * its queue bound before this returns, so the fault's step only adds the
+ * steering rule. Each uses its step's `seed`, or one drawn from getrandom(2)
+ * (fl_engine_userspace_seed() says which). Needs CAP_SYS_ADMIN (setns) and
+ * CAP_NET_ADMIN: call it before dropping privileges. A child keeps only
+ * CAP_NET_ADMIN. It stops, giving back the packets it holds, when its fault
+ * is healed, at fl_engine_revert_all() and fl_engine_close(), and when this
+ * process dies (PR_SET_PDEATHSIG); with no engine bound, the rule's bypass
+ * lets packets pass. Returns 0, or -errno with fl_engine_error() set; then
+ * none of them runs.
  */
-int fl_engine_check_plan(const struct fl_plan *p, struct fl_diag *diag);
+int fl_engine_start_userspace(struct fl_engine_ns *e, const struct fl_plan *p, size_t ns);
+
+/* The seed of the running userspace engine of fault step `step`; false if none runs. */
+bool fl_engine_userspace_seed(const struct fl_engine_ns *e, size_t step, uint64_t *ret);
 
 /*
  * Proves, before the first fault, that this plan's exclusions let SSH
@@ -58,7 +70,10 @@ int fl_selftest_exclusions(const struct fl_plan *p, char **ret_error);
  */
 int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i, size_t ns);
 
-/* Removes every live root in the journal, newest first. Keeps going past errors. */
+/*
+ * Removes every live root in the journal, newest first, then stops the
+ * userspace engine's children. Keeps going past errors.
+ */
 int fl_engine_revert_all(struct fl_engine_ns *e);
 
 const char *fl_engine_error(const struct fl_engine_ns *e);

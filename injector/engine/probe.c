@@ -28,6 +28,7 @@
 #include <netlink/route/qdisc/tbf.h>
 #include <nftables/libnftables.h>
 
+#include "engine/nft_compat.h"
 #include "engine/probe.h"
 #include "util/child.h"
 #include "util/macro.h"
@@ -47,7 +48,8 @@ static const struct {
 	{ FL_CAP_TBF, "tbf", "modprobe sch_tbf", "sch_tbf" },
 	{ FL_CAP_NFTABLES, "nftables", "modprobe nf_tables nft_reject_inet", "nf_tables" },
 	{ FL_CAP_NETDEV_EGRESS, "netdev-egress", "a kernel >= 5.16 with CONFIG_NETFILTER_EGRESS", NULL },
-	{ FL_CAP_NFQUEUE, "nfqueue", "modprobe nfnetlink_queue nft_queue (or xt_NFQUEUE nft_compat)", "xt_NFQUEUE" },
+	{ FL_CAP_NFQUEUE, "nfqueue", "modprobe nfnetlink_queue xt_NFQUEUE nft_compat", "xt_NFQUEUE" },
+	{ FL_CAP_NFT_QUEUE, "nft-queue", "modprobe nfnetlink_queue nft_queue", "nft_queue" },
 };
 
 const char *fl_cap_name(unsigned bit)
@@ -198,20 +200,6 @@ static bool nft_try(const char *cmds)
 	return ok;
 }
 
-static bool file_has(const char *path, const char *word)
-{
-	FILE *f = fopen(path, "re");
-	char line[256];
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strncmp(line, word, strlen(word)) == 0;
-	fclose(f);
-	return found;
-}
-
 static unsigned probe_here(void)
 {
 	struct nl_sock *sk = nl_socket_alloc();
@@ -246,17 +234,21 @@ static unsigned probe_here(void)
 		have |= FL_CAP_NETDEV_EGRESS;
 	/*
 	 * Queueing to userspace: nfnetlink_queue (it registers this file per
-	 * namespace) and a way to steer packets into it: nft's own queue
-	 * statement, tried for real, or the xt NFQUEUE target (through
-	 * nft_compat), which lists itself.
+	 * namespace) and a way to steer packets into it, each tried for real:
+	 * nft's own queue statement, and the xt NFQUEUE target through
+	 * nft_compat, built the way the engine builds it.
 	 */
 	if (access("/proc/net/netfilter/nfnetlink_queue", F_OK) == 0 &&
-	    (nft_try("add table inet flprobeq\n"
-		     "add chain inet flprobeq c { type filter hook prerouting priority 0; }\n"
-		     "add rule inet flprobeq c queue num 0 bypass\n") ||
-	     file_has("/proc/net/ip_tables_targets", "NFQUEUE") ||
-	     file_has("/proc/net/ip6_tables_targets", "NFQUEUE")))
-		have |= FL_CAP_NFQUEUE;
+	    nft_try("add table inet flprobeq\n"
+		    "add chain inet flprobeq c { type filter hook prerouting priority 0; }\n")) {
+		struct fl_nft_compat *c = NULL;
+		if (nft_try("add rule inet flprobeq c queue num 0 bypass\n"))
+			have |= FL_CAP_NFT_QUEUE;
+		if (fl_nft_compat_open(&c) == 0 &&
+		    fl_nft_compat_add_queue(c, "inet", "flprobeq", "c", 0, NULL) == 0)
+			have |= FL_CAP_NFQUEUE;
+		fl_nft_compat_close(c);
+	}
 	return have;
 }
 

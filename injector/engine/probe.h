@@ -19,8 +19,9 @@ enum {
 	FL_CAP_TBF = 1u << 5,           /* sch_tbf */
 	FL_CAP_NFTABLES = 1u << 6,      /* nf_tables with inet tables and reject */
 	FL_CAP_NETDEV_EGRESS = 1u << 7, /* nf_tables netdev family, ingress and egress hooks */
-	FL_CAP_NFQUEUE = 1u << 8,       /* nfnetlink_queue with the xt NFQUEUE target */
-	FL_CAP_ALL = (1u << 9) - 1,
+	FL_CAP_NFQUEUE = 1u << 8,       /* nfnetlink_queue, steered by the xt NFQUEUE target (nft_compat) */
+	FL_CAP_NFT_QUEUE = 1u << 9,     /* nfnetlink_queue, steered by nft's own queue statement */
+	FL_CAP_ALL = (1u << 10) - 1,
 };
 
 struct fl_caps {

@@ -63,6 +63,7 @@
 #include <libnetfilter_queue/libnetfilter_queue_udp.h>
 #include <libnetfilter_queue/pktbuff.h>
 #include "engine/userspace.h"
+#include "util/caps.h"
 
 #define NSEC_PER_SEC 1000000000ull
 #define PPB_ONE	     1000000000u
@@ -1043,6 +1044,9 @@ static _Noreturn void child_main(const struct fl_uq_opts *o, int netns_fd, pid_t
 	}
 	if (r == 0)
 		r = fl_uq_new(o, &uq);
+	/* Bound, and the raw socket for duplicates open: verdicts need only CAP_NET_ADMIN. */
+	if (r == 0 && geteuid() == 0)
+		r = fl_caps_keep_net_admin();
 	while (write(fd, &r, sizeof(r)) < 0 && errno == EINTR)
 		;
 	close(fd);

@@ -17,9 +17,6 @@
 #include "scenario/fault.h"
 #include "util/strbuf.h"
 
-/* Queue numbers of the userspace engine: one per fault, from here. */
-#define FL_NFQUEUE_BASE 61440
-
 /* Rate faults without netem: TBF's queue holds this long before it drops. */
 #define FL_TBF_LATENCY_NS (200 * FL_NSEC_PER_MSEC)
 
@@ -410,9 +407,11 @@ static void nft_fault(struct builder *b, size_t idx, bool add)
 	if (add) {
 		fl_strbuf_appendf(&sb, "add chain %s " FL_NFT_TABLE " %s { comment \"%s\"; }\n", family,
 				  pf->chain, st->id);
-		if (queue)
-			fl_strbuf_appendf(&sb, "add rule %s " FL_NFT_TABLE " %s queue num %zu bypass\n",
-					  family, pf->chain, FL_NFQUEUE_BASE + idx);
+		if (queue && !pf->queue_compat)
+			fl_strbuf_appendf(&sb, "add rule %s " FL_NFT_TABLE " %s queue num %u bypass\n",
+					  family, pf->chain, pf->queue_num);
+		else if (queue)
+			; /* the xt target follows (FL_OBJ_NFT_QUEUE): nft cannot say it */
 		else if (st->fault == FL_FAULT_REJECT)
 			/*
 			 * A reset cannot be answered; and with direction both, the reset our
@@ -433,11 +432,23 @@ static void nft_fault(struct builder *b, size_t idx, bool add)
 					  pf->chain);
 		nft_fault_elements(b, &sb, family, st, pf->chain, true, queue);
 	} else {
+		/* Deleting the chain deletes the xt rule in it too. */
 		/* Elements first: a chain still jumped to cannot be deleted. */
 		nft_fault_elements(b, &sb, family, st, pf->chain, false, queue);
 		fl_strbuf_appendf(&sb, "delete chain %s " FL_NFT_TABLE " %s\n", family, pf->chain);
 	}
 	add_nft(b, idx, &sb, created, 0);
+	/*
+	 * The elements already jump to f<N>, still empty: until this rule lands
+	 * the fault is not on at all, and from then on, for every target at once.
+	 */
+	if (add && queue && pf->queue_compat) {
+		struct fl_obj *o = new_obj(b, FL_OBJ_NFT_QUEUE, FL_OBJ_ADD, NULL, idx);
+		if (o) {
+			snprintf(o->chain, sizeof(o->chain), "%s", pf->chain);
+			o->queue_num = pf->queue_num;
+		}
+	}
 }
 
 /* ---- tc: u32 on clsact, mirred to our IFBs ------------------------------------- */
@@ -839,7 +850,7 @@ static void teardown_ns(struct builder *b)
 
 /* ---- engines --------------------------------------------------------------------- */
 
-static unsigned engine_needs(enum fl_engine e, const struct fl_step *st)
+static unsigned engine_needs(enum fl_engine e, const struct fl_step *st, unsigned have)
 {
 	switch (e) {
 	case FL_ENGINE_NETEM:
@@ -850,7 +861,8 @@ static unsigned engine_needs(enum fl_engine e, const struct fl_step *st)
 		return st->fault == FL_FAULT_REJECT ? FL_CAP_NFTABLES
 						    : FL_CAP_NFTABLES | FL_CAP_NETDEV_EGRESS;
 	case FL_ENGINE_USERSPACE:
-		return FL_CAP_NFTABLES | FL_CAP_NFQUEUE;
+		/* Either way of steering will do: nft's own statement first. */
+		return FL_CAP_NFTABLES | (have & FL_CAP_NFT_QUEUE ? FL_CAP_NFT_QUEUE : FL_CAP_NFQUEUE);
 	default:
 		return 0;
 	}
@@ -881,6 +893,7 @@ static void missing_text(struct fl_strbuf *sb, unsigned missing)
 
 static int choose_engines(struct builder *b)
 {
+	unsigned queues = 0;
 	int r = 0;
 
 	for (size_t i = 0; i < b->s->n_steps; i++) {
@@ -893,7 +906,7 @@ static int choose_engines(struct builder *b)
 			continue;
 		fi = fl_fault_info(st->fault);
 		if (st->engine != FL_ENGINE_AUTO) {
-			unsigned missing = engine_needs(st->engine, st) & ~have;
+			unsigned missing = engine_needs(st->engine, st, have) & ~have;
 			if (missing) {
 				struct fl_strbuf sb = { 0 };
 				missing_text(&sb, missing);
@@ -909,7 +922,7 @@ static int choose_engines(struct builder *b)
 			unsigned first_missing = 0;
 			for (size_t k = 0; k < ELEMENTSOF(fi->engines) && fi->engines[k]; k++) {
 				enum fl_engine e = fi->engines[k];
-				unsigned missing = engine_needs(e, st) & ~have;
+				unsigned missing = engine_needs(e, st, have) & ~have;
 				if (!engine_fits(e, st))
 					continue;
 				if (!missing) {
@@ -938,6 +951,17 @@ static int choose_engines(struct builder *b)
 		snprintf(pf->ifb, sizeof(pf->ifb), "%.15s", name);
 		if (pf->engine == FL_ENGINE_NETEM)
 			pf->netem_limit = netem_limit(st);
+		if (pf->engine == FL_ENGINE_USERSPACE) {
+			if (queues == FL_NFQUEUE_MAX) {
+				fl_diag_add(b->diag, st->kind_pos,
+					    "fault '%s' is the userspace engine's %u-th fault (expected at most %u in one scenario)",
+					    st->id, queues + 1, FL_NFQUEUE_MAX);
+				r = -EINVAL;
+				continue;
+			}
+			pf->queue_num = (uint16_t)(FL_NFQUEUE_BASE + queues++);
+			pf->queue_compat = !(have & FL_CAP_NFT_QUEUE);
+		}
 	}
 	return r;
 }

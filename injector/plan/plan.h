@@ -40,6 +40,9 @@
 /* Reserved names and numbers: everything with these is ours (recover relies on it). */
 #define FL_NFT_TABLE "faultline"
 #define FL_IFB_PREFIX "flifb"
+/* The userspace engine's NFQUEUE numbers: one per fault, the last 4096 there are. */
+#define FL_NFQUEUE_BASE 61440
+#define FL_NFQUEUE_MAX 4096u
 /*
  * u32 priorities: the last ones tc allows, so every other owner's filters
  * run first (an exclusion's pass ends classification for what follows).
@@ -97,6 +100,12 @@ enum fl_obj_kind {
 	FL_OBJ_LINK,   /* an IFB link of ours, brought up */
 	FL_OBJ_QDISC,  /* clsact on a scope device, or the root qdisc of our IFB */
 	FL_OBJ_FILTER, /* a u32 filter on a clsact hook */
+	/*
+	 * The userspace engine's steering rule where nft has no queue statement:
+	 * the xt NFQUEUE target, appended through nft_compat to chain f<N> of
+	 * table inet faultline (which the step's FL_OBJ_NFT, before it, creates).
+	 */
+	FL_OBJ_NFT_QUEUE,
 };
 
 enum fl_obj_op {
@@ -147,6 +156,10 @@ struct fl_obj {
 
 	size_t ns; /* index into plan->nss: the namespace it lives in */
 
+	/* FL_OBJ_NFT_QUEUE */
+	char chain[16];     /* f<N> */
+	uint16_t queue_num; /* NFQUEUE number */
+
 	/* FL_OBJ_NFT */
 	char *nft;               /* owned */
 	unsigned nft_tables_add; /* FL_NFT_NETDEV | FL_NFT_INET: tables this batch creates */
@@ -169,6 +182,8 @@ struct fl_plan_fault {
 	char ifb[IFNAMSIZ];    /* tc engines */
 	char chain[16];        /* nftables: f<N> */
 	uint32_t netem_limit;
+	uint16_t queue_num;    /* userspace: its NFQUEUE number (FL_NFQUEUE_BASE + k) */
+	bool queue_compat;     /* userspace: steered by the xt target (no nft queue statement) */
 };
 
 struct fl_plan_options {

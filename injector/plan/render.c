@@ -234,6 +234,18 @@ char *fl_obj_to_command(const struct fl_plan *p, const struct fl_obj *o)
 		fl_strbuf_appendf(&sb, "nft -f - <<%s\n%sEOF", ns->devices_resolved ? "'EOF'" : "EOF",
 				  o->nft);
 		break;
+	case FL_OBJ_NFT_QUEUE:
+		/*
+		 * nft can list this rule but not add it, and iptables cannot reach an
+		 * inet table: the engine sends it through libnftnl. Both lines are
+		 * comments, so a pasted plan runs without the fault, never wrongly.
+		 */
+		fl_strbuf_done(&sb);
+		fl_strbuf_appendf(&sb,
+				  "# through nft_compat (xt NFQUEUE; nft's queue statement is missing), listed as:\n"
+				  "# add rule inet " FL_NFT_TABLE " %s queue num %u bypass",
+				  o->chain, o->queue_num);
+		break;
 	case FL_OBJ_LINK:
 		if (o->op == FL_OBJ_ADD) {
 			fl_strbuf_appendf(&sb, "ip link add %s type ifb && ", o->dev);
@@ -337,7 +349,8 @@ char *fl_obj_to_command(const struct fl_plan *p, const struct fl_obj *o)
 static const char *obj_kind_name(const struct fl_obj *o)
 {
 	static const char *const names[] = { [FL_OBJ_NFT] = "nftables", [FL_OBJ_LINK] = "link",
-					     [FL_OBJ_QDISC] = "qdisc", [FL_OBJ_FILTER] = "filter" };
+					     [FL_OBJ_QDISC] = "qdisc", [FL_OBJ_FILTER] = "filter",
+					     [FL_OBJ_NFT_QUEUE] = "nft-compat" };
 	return names[o->kind];
 }
 
@@ -518,6 +531,11 @@ static void render_step(struct out *o, const struct fl_plan *p, const struct fl_
 		close_obj(o, ']');
 		pr_str(o, "direction", ", %s", fl_direction_to_string(st->direction));
 		pr_str(o, "engine", ", engine %s", fl_engine_to_string(pf->engine));
+		if (pf->engine == FL_ENGINE_USERSPACE) {
+			pr_u64(o, "queue", " (queue %" PRIu64, pf->queue_num);
+			pr_str(o, "steering", ", steered by %s)",
+			       pf->queue_compat ? "xt-nfqueue" : "nft-queue");
+		}
 		if (st->healed_at_ns < UINT64_MAX)
 			pr_u64(o, "healed_at_ns", NULL, st->healed_at_ns);
 		break;

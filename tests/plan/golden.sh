@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: MIT
 #
 # Golden plans: `faultline plan` of tests/data/plan/NAME.yaml must print
-# exactly NAME.all.txt (text, --kernel all) and NAME.no-netem.json (JSON,
-# --kernel no-netem). Also: the JSON parses, and for both kernels each JSON
-# object's "command" equals the command the text view prints for it, step by
-# step, in order.
+# exactly NAME.all.txt (text, --kernel all), NAME.no-netem.json (JSON,
+# --kernel no-netem: nft's queue statement steers the userspace engine) and
+# NAME.xt.txt (text, a kernel like CI's: no netem, no nft queue statement, so
+# the xt NFQUEUE target through nft_compat steers it). Also: the JSON parses,
+# and for each kernel each JSON object's "command" equals the command the
+# text view prints for it, step by step, in order.
 #
 #   golden.sh FAULTLINE DATADIR NAME...            compare (ctest plan/golden/NAME)
 #   golden.sh --update FAULTLINE DATADIR [NAME...] rewrite the golden files
@@ -55,6 +57,7 @@ trap 'rm -rf "$tmp"' EXIT
 plan() {
 	env -u SSH_CONNECTION "$faultline" plan "$@"
 }
+xt_kernel=ifb,clsact,u32,mirred,tbf,nftables,netdev-egress,nfqueue
 
 # "127.0.0.1, ::1": what getaddrinfo(3) gives for localhost here, in order, as the plan lists it.
 localhost_here() {
@@ -79,6 +82,10 @@ while i < len(lines):
     if line.startswith("# ["):
         cur = {"header": line, "commands": []}
         steps.append(cur)
+    elif line.startswith("# through nft_compat") and cur is not None and i + 1 < len(lines):
+        # The xt steering rule: a command nft cannot run, printed as two comment lines.
+        cur["commands"].append(line + "\n" + lines[i + 1])
+        i += 1
     elif line and not line.startswith("#"):
         if cur is None:
             sys.exit("command before the first step: %r" % line)
@@ -134,10 +141,17 @@ for name in "$@"; do
 		continue
 	}
 
+	plan --kernel "$xt_kernel" "$name.yaml" >"$tmp/$name.xt.txt" || {
+		echo "$name: faultline plan --kernel $xt_kernel failed" >&2
+		status=1
+		continue
+	}
+
 	if [ $update -eq 1 ]; then
 		cp "$tmp/$name.all.txt" "$name.all.txt" &&
-			cp "$tmp/$name.no-netem.json" "$name.no-netem.json" || status=1
-		echo "updated $datadir/$name.all.txt and $datadir/$name.no-netem.json"
+			cp "$tmp/$name.no-netem.json" "$name.no-netem.json" &&
+			cp "$tmp/$name.xt.txt" "$name.xt.txt" || status=1
+		echo "updated $datadir/$name.all.txt, $name.no-netem.json and $name.xt.txt"
 		continue
 	fi
 
@@ -152,7 +166,7 @@ for name in "$@"; do
 		fi
 	fi
 
-	for kind in all.txt no-netem.json; do
+	for kind in all.txt no-netem.json xt.txt; do
 		if [ ! -f "$name.$kind" ]; then
 			echo "$name: no $datadir/$name.$kind (create it with golden.sh --update)" >&2
 			status=1
@@ -185,6 +199,11 @@ for name in "$@"; do
 	}
 	same_commands "$tmp/$name.all.json" "$tmp/$name.all.txt" || {
 		echo "$name: --kernel all: JSON commands differ from the text"
+		status=1
+	}
+	plan --json --kernel "$xt_kernel" "$name.yaml" >"$tmp/$name.xt.json" &&
+		same_commands "$tmp/$name.xt.json" "$tmp/$name.xt.txt" || {
+		echo "$name: --kernel $xt_kernel: JSON commands differ from the text"
 		status=1
 	}
 done

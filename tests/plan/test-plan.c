@@ -566,6 +566,7 @@ static bool tc_apply(struct tc_model *m, const struct fl_obj *o)
 		m->n_filters++;
 		return true;
 	case FL_OBJ_NFT:
+	case FL_OBJ_NFT_QUEUE:
 		break;
 	}
 	return true;
@@ -819,7 +820,7 @@ static void test_engine_delay(void **state)
 {
 	static const char *const texts[] = {"fault 'f' (delay) cannot run", "netem",
 					    "modprobe sch_netem", NULL};
-	struct fl_plan_options o = opts(CAPS_NO_NETEM & ~FL_CAP_NFQUEUE);
+	struct fl_plan_options o = opts(CAPS_NO_NETEM & ~(FL_CAP_NFQUEUE | FL_CAP_NFT_QUEUE));
 	_cleanup_(fl_scenario_freep) struct fl_scenario *s = one_fault(DELAY);
 
 	assert_int_equal(engine_for(DELAY, CAPS_ALL), FL_ENGINE_NETEM);
@@ -931,12 +932,50 @@ static void test_tbf_burst_bounds(void **state)
 			assert_int_equal(ps->objs[i].tbf_burst, 3028);
 }
 
+/* Where nft has no queue statement, the xt target follows the step's batch. */
+static void test_userspace_steering(void **state)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s = one_fault(DELAY);
+	struct fl_plan_options compat = opts(CAPS_NO_NETEM & ~FL_CAP_NFT_QUEUE);
+	struct fl_plan_options native = opts(CAPS_NO_NETEM);
+
+	for (int k = 0; k < 2; k++) {
+		_cleanup_(fl_plan_freep) struct fl_plan *p = build(s, k ? &native : &compat);
+		const struct fl_plan_fault *pf = fault_of(p, "f");
+		const struct fl_plan_step *ps = &p->steps[0];
+		ssize_t nft = -1, xt = -1;
+
+		assert_int_equal(pf->engine, FL_ENGINE_USERSPACE);
+		assert_int_equal(pf->queue_num, FL_NFQUEUE_BASE);
+		assert_int_equal(pf->queue_compat, k == 0);
+		for (size_t i = 0; i < ps->n_objs; i++) {
+			if (ps->objs[i].kind == FL_OBJ_NFT)
+				nft = (ssize_t)i;
+			if (ps->objs[i].kind == FL_OBJ_NFT_QUEUE)
+				xt = (ssize_t)i;
+		}
+		assert_true(nft >= 0);
+		assert_non_null(strstr(ps->objs[nft].nft, "add chain inet faultline f1"));
+		assert_non_null(strstr(ps->objs[nft].nft, "goto f1"));
+		if (k == 0) {
+			/* After the batch that creates chain f1 and points the targets at it. */
+			assert_true(xt > nft);
+			assert_string_equal(ps->objs[xt].chain, "f1");
+			assert_int_equal(ps->objs[xt].queue_num, FL_NFQUEUE_BASE);
+			assert_null(strstr(ps->objs[nft].nft, "queue num"));
+		} else {
+			assert_true(xt < 0);
+			assert_non_null(strstr(ps->objs[nft].nft, "add rule inet faultline f1 queue num 61440 bypass"));
+		}
+	}
+}
+
 static void test_engine_explicit_missing(void **state)
 {
 	static const char *const texts[] = {"engine userspace for fault 'f'", "nfqueue", NULL};
 	_cleanup_(fl_scenario_freep) struct fl_scenario *s =
 		one_fault(DELAY "    engine: userspace\n");
-	struct fl_plan_options o = opts(CAPS_ALL & ~FL_CAP_NFQUEUE);
+	struct fl_plan_options o = opts(CAPS_ALL & ~(FL_CAP_NFQUEUE | FL_CAP_NFT_QUEUE));
 
 	/* Located at the engine's value (line 14: after at, id, fault, services, delay). */
 	build_fails(s, &o, -EOPNOTSUPP, 14, 13, texts);
@@ -1972,6 +2011,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_engine_rate),
 		cmocka_unit_test(test_tbf_burst_bounds),
 		cmocka_unit_test(test_engine_explicit_missing),
+		cmocka_unit_test(test_userspace_steering),
 		cmocka_unit_test(test_engine_partition_without_nftables),
 		cmocka_unit_test(test_partition_both_directions),
 		cmocka_unit_test(test_blackhole_ingress_only),
