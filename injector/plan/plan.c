@@ -954,8 +954,8 @@ static int choose_engines(struct builder *b)
 		if (pf->engine == FL_ENGINE_USERSPACE) {
 			if (queues == FL_NFQUEUE_MAX) {
 				fl_diag_add(b->diag, st->kind_pos,
-					    "fault '%s' is the userspace engine's %u-th fault (expected at most %u in one scenario)",
-					    st->id, queues + 1, FL_NFQUEUE_MAX);
+					    "fault '%s' needs one more userspace-engine queue (expected at most %u faults on the userspace engine in one scenario)",
+					    st->id, FL_NFQUEUE_MAX);
 				r = -EINVAL;
 				continue;
 			}
