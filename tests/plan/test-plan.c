@@ -1049,10 +1049,8 @@ static void test_blackhole_ingress_only(void **state)
 	assert_null(strstr(nft, "element netdev faultline e4"));
 	assert_null(strstr(nft, "element netdev faultline e6"));
 	assert_null(strstr(nft, "element netdev faultline i6"));
-	/* The end: elements, then the chain, then the table, in one batch. */
-	assert_str(heal, "delete element netdev faultline i4 { 10.77.0.31 . udp . 5000-5010 }\n"
-			 "delete chain netdev faultline f1\n"
-			 "delete table netdev faultline\n");
+	/* The end: the table alone; it takes the chain and the elements with it. */
+	assert_str(heal, "delete table netdev faultline\n");
 }
 
 static void test_reject_inet(void **state)
@@ -1069,13 +1067,7 @@ static void test_reject_inet(void **state)
 	assert_contains(nft, "add element inet faultline e4 { 10.77.0.20 . tcp . 8443 : goto f1");
 	assert_contains(nft, "add element inet faultline i4 { 10.77.0.20 . tcp . 8443 : goto f1");
 	assert_null(strstr(nft, "netdev"));
-	assert_str(step_nft(&p->steps[p->n_steps - 1]),
-		   "delete element inet faultline e4 { 10.77.0.20 . tcp . 8443, 10.77.0.20 . udp . "
-		   "8443 }\n"
-		   "delete element inet faultline i4 { 10.77.0.20 . tcp . 8443, 10.77.0.20 . udp . "
-		   "8443 }\n"
-		   "delete chain inet faultline f1\n"
-		   "delete table inet faultline\n");
+	assert_str(step_nft(&p->steps[p->n_steps - 1]), "delete table inet faultline\n");
 }
 
 /* ---- u32 keys
@@ -1441,10 +1433,16 @@ static void test_end_teardown(void **state)
 			assert_str(end->objs[i].dev, "eth0");
 		}
 	assert_int_equal(count_objs(end, FL_OBJ_LINK, FL_OBJ_DEL), 1);
-	assert_contains(step_nft(end), "delete chain netdev faultline f2\n");
-	assert_contains(step_nft(end), "delete chain inet faultline f3\n");
-	assert_contains(step_nft(end),
-			"delete table netdev faultline\ndelete table inet faultline\n");
+	/* No per-target delete at the end: the priorities and tables take them along. */
+	assert_int_equal(count_objs(end, FL_OBJ_FILTER, FL_OBJ_DEL), ELEMENTSOF(prios));
+	assert_str(step_nft(end), "delete table netdev faultline\ndelete table inet faultline\n");
+	/* The IFB goes after every priority that could redirect to it. */
+	for (size_t i = 0, seen_link = 0; i < end->n_objs; i++) {
+		if (end->objs[i].kind == FL_OBJ_LINK)
+			seen_link = 1;
+		else if (end->objs[i].kind == FL_OBJ_FILTER)
+			assert_false(seen_link);
+	}
 }
 
 static void test_last_step_without_end(void **state)
@@ -1468,8 +1466,8 @@ static void test_last_step_without_end(void **state)
 		   "delete element netdev faultline e4 { 10.77.0.20 . 0-255 . 0-65535 }\n"
 		   "delete chain netdev faultline f1\n");
 	/*
-	 * The last step heals c; the end that follows heals b, still active, then removes
-	 * what faults shared, all in that same step.
+	 * The last step heals c; the end that follows removes what is left (b, still
+	 * active, goes with the shared structures), all in that same step.
 	 */
 	assert_str(step_nft(last),
 		   "delete element netdev faultline e4 { 10.77.0.40 . 0-255 . 0-65535 }\n"
@@ -1479,8 +1477,8 @@ static void test_last_step_without_end(void **state)
 	assert_int_equal(count_objs(last, FL_OBJ_LINK, FL_OBJ_DEL), 1);
 	assert_str(fault_of(p, "b")->ifb, "flifb3");
 	assert_int_equal(count_objs(last, FL_OBJ_QDISC, FL_OBJ_DEL), 1);
-	/* b's one entry, then its hook's hash and pass priorities */
-	assert_int_equal(count_objs(last, FL_OBJ_FILTER, FL_OBJ_DEL), 3);
+	/* b's hook's hash and pass priorities, which take b's one entry with them */
+	assert_int_equal(count_objs(last, FL_OBJ_FILTER, FL_OBJ_DEL), 2);
 }
 
 /* ---- resolution
