@@ -206,13 +206,27 @@ static void nft_table_comment(struct builder *b, struct fl_strbuf *sb)
 	fl_strbuf_append(sb, "\"; }\n");
 }
 
+/*
+ * Two maps per hook and family: NAME (flags interval: prefixes, port ranges,
+ * any protocol or port) and NAMEx (a plain hash: one host, one protocol, one
+ * port, the common case). Elements of a hash map are added and deleted in
+ * linear time; nft 1.0.6 deletes interval elements in quadratic time (10,000
+ * took 20 s), and a heal deletes elements.
+ */
+static bool nft_exact(const struct fl_target *t)
+{
+	return is_host(t) && t->proto && t->port_lo && t->port_lo == t->port_hi;
+}
+
 static void nft_maps(struct fl_strbuf *sb, const char *family, const char *const *names, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		bool v6 = names[i][1] == '6';
 		fl_strbuf_appendf(sb,
-				  "add map %s " FL_NFT_TABLE " %s { type %s . inet_proto . inet_service : verdict; flags interval; }\n",
-				  family, names[i], v6 ? "ipv6_addr" : "ipv4_addr");
+				  "add map %s " FL_NFT_TABLE " %s { type %s . inet_proto . inet_service : verdict; flags interval; }\n"
+				  "add map %s " FL_NFT_TABLE " %sx { type %s . inet_proto . inet_service : verdict; }\n",
+				  family, names[i], v6 ? "ipv6_addr" : "ipv4_addr", family, names[i],
+				  v6 ? "ipv6_addr" : "ipv4_addr");
 	}
 }
 
@@ -276,9 +290,11 @@ static void nft_vmap_rule(struct fl_strbuf *sb, const char *family, const char *
 	const char *proto = netdev ? (v6 ? "meta protocol ip6 " : "meta protocol ip ")
 				   : (v6 ? "meta nfproto ipv6 " : "meta nfproto ipv4 ");
 
-	fl_strbuf_appendf(sb,
-			  "add rule %s " FL_NFT_TABLE " %s %s%s %saddr . meta l4proto . th %sport vmap @%s\n",
-			  family, chain, proto, v6 ? "ip6" : "ip", src ? "s" : "d", src ? "s" : "d", map);
+	for (int exact = 1; exact >= 0; exact--)
+		fl_strbuf_appendf(sb,
+				  "add rule %s " FL_NFT_TABLE " %s %s%s %saddr . meta l4proto . th %sport vmap @%s%s\n",
+				  family, chain, proto, v6 ? "ip6" : "ip", src ? "s" : "d", src ? "s" : "d",
+				  map, exact ? "x" : "");
 }
 
 /* Table netdev faultline: silent drops where the wire would drop, on the scope's devices. */
@@ -360,27 +376,29 @@ static void nft_fault_elements(struct builder *b, struct fl_strbuf *sb, const ch
 			continue;
 		if (queue && dir == 1)
 			continue;
-		for (int f = 0; f < _FAM_MAX; f++) {
-			bool any = false;
-			char map[3] = { queue ? 'q' : (dir == 0 ? 'e' : 'i'), f == FAM6 ? '6' : '4', 0 };
+		for (int f = 0; f < _FAM_MAX; f++)
+			for (int exact = 1; exact >= 0; exact--) {
+				bool any = false;
+				char map[4] = { queue ? 'q' : (dir == 0 ? 'e' : 'i'), f == FAM6 ? '6' : '4',
+						exact ? 'x' : 0, 0 };
 
-			for_each_fault_target(b, st, t)
-			{
-				if ((t->family == AF_INET6) != (f == FAM6))
-					continue;
-				if (!any)
-					fl_strbuf_appendf(sb, "%s element %s " FL_NFT_TABLE " %s { ",
-							  add ? "add" : "delete", family, map);
-				else
-					fl_strbuf_append(sb, ", ");
-				nft_element(sb, t);
-				if (add)
-					fl_strbuf_appendf(sb, " : goto %s", chain);
-				any = true;
+				for_each_fault_target(b, st, t)
+				{
+					if ((t->family == AF_INET6) != (f == FAM6) || nft_exact(t) != exact)
+						continue;
+					if (!any)
+						fl_strbuf_appendf(sb, "%s element %s " FL_NFT_TABLE " %s { ",
+								  add ? "add" : "delete", family, map);
+					else
+						fl_strbuf_append(sb, ", ");
+					nft_element(sb, t);
+					if (add)
+						fl_strbuf_appendf(sb, " : goto %s", chain);
+					any = true;
+				}
+				if (any)
+					fl_strbuf_append(sb, " }\n");
 			}
-			if (any)
-				fl_strbuf_append(sb, " }\n");
-		}
 	}
 }
 

@@ -841,10 +841,12 @@ static void test_engine_delay_userspace_objects(void **state)
 	assert_int_equal(ps->n_objs, 1);
 	assert_contains(nft, "add table inet faultline");
 	assert_contains(nft, "add rule inet faultline f1 queue num 61440 bypass\n");
-	assert_contains(nft, "add element inet faultline q4 { 10.77.0.20 . tcp . 8443 : goto f1, "
+	assert_contains(nft, "add element inet faultline q4x { 10.77.0.20 . tcp . 8443 : goto f1, "
 			     "10.77.0.20 . udp . 8443 : goto f1 }\n");
 	assert_contains(nft,
-			"prerouting meta nfproto ipv4 ip saddr . meta l4proto . th sport vmap @q4");
+			"prerouting meta nfproto ipv4 ip saddr . meta l4proto . th sport vmap @q4x\n");
+	assert_contains(nft,
+			"prerouting meta nfproto ipv4 ip saddr . meta l4proto . th sport vmap @q4\n");
 	assert_null(strstr(nft, "netdev"));
 }
 
@@ -885,7 +887,7 @@ static void test_engine_loss_nftables_objects(void **state)
 		nft,
 		"add rule netdev faultline f1 numgen random mod 1000000000 < 125000000 drop\n");
 	/* Egress (the default direction) only. */
-	assert_contains(nft, "add element netdev faultline e4 { 10.77.0.20 . tcp . 8443 : goto f1");
+	assert_contains(nft, "add element netdev faultline e4x { 10.77.0.20 . tcp . 8443 : goto f1");
 	assert_null(strstr(nft, "element netdev faultline i4"));
 }
 
@@ -1016,18 +1018,17 @@ static void test_partition_both_directions(void **state)
 			     "faultline f1 drop\n");
 	/* Towards the services: destination; from them: source. Both families, hosts and prefixes.
 	 */
-	assert_contains(
-		nft,
-		"add element netdev faultline e4 { 10.77.0.20 . tcp . 8443 : goto f1, "
-		"10.77.0.20 . udp . 8443 : goto f1, 10.77.1.0/24 . 0-255 . 0-65535 : goto f1 }\n");
-	assert_contains(
-		nft,
-		"add element netdev faultline i4 { 10.77.0.20 . tcp . 8443 : goto f1, "
-		"10.77.0.20 . udp . 8443 : goto f1, 10.77.1.0/24 . 0-255 . 0-65535 : goto f1 }\n");
-	assert_contains(nft, "add element netdev faultline e6 { fd77::20 . tcp . 8443 : goto f1, "
-			     "fd77:1::/64 . 0-255 . 0-65535 : goto f1 }\n");
-	assert_contains(nft, "add element netdev faultline i6 { fd77::20 . tcp . 8443 : goto f1, "
-			     "fd77:1::/64 . 0-255 . 0-65535 : goto f1 }\n");
+	/* One host, one protocol, one port: the hash map (x); the rest: the interval map. */
+	assert_contains(nft, "add element netdev faultline e4x { 10.77.0.20 . tcp . 8443 : goto f1, "
+			     "10.77.0.20 . udp . 8443 : goto f1 }\n"
+			     "add element netdev faultline e4 { 10.77.1.0/24 . 0-255 . 0-65535 : goto f1 }\n");
+	assert_contains(nft, "add element netdev faultline i4x { 10.77.0.20 . tcp . 8443 : goto f1, "
+			     "10.77.0.20 . udp . 8443 : goto f1 }\n"
+			     "add element netdev faultline i4 { 10.77.1.0/24 . 0-255 . 0-65535 : goto f1 }\n");
+	assert_contains(nft, "add element netdev faultline e6x { fd77::20 . tcp . 8443 : goto f1 }\n"
+			     "add element netdev faultline e6 { fd77:1::/64 . 0-255 . 0-65535 : goto f1 }\n");
+	assert_contains(nft, "add element netdev faultline i6x { fd77::20 . tcp . 8443 : goto f1 }\n"
+			     "add element netdev faultline i6 { fd77:1::/64 . 0-255 . 0-65535 : goto f1 }\n");
 	assert_contains(nft,
 			"egress meta protocol ip ip daddr . meta l4proto . th dport vmap @e4\n");
 	assert_contains(nft,
@@ -1064,8 +1065,8 @@ static void test_reject_inet(void **state)
 	assert_contains(nft, "add table inet faultline");
 	assert_contains(nft, "add rule inet faultline f1 meta l4proto tcp reject with tcp reset\n"
 			     "add rule inet faultline f1 reject with icmpx port-unreachable\n");
-	assert_contains(nft, "add element inet faultline e4 { 10.77.0.20 . tcp . 8443 : goto f1");
-	assert_contains(nft, "add element inet faultline i4 { 10.77.0.20 . tcp . 8443 : goto f1");
+	assert_contains(nft, "add element inet faultline e4x { 10.77.0.20 . tcp . 8443 : goto f1");
+	assert_contains(nft, "add element inet faultline i4x { 10.77.0.20 . tcp . 8443 : goto f1");
 	assert_null(strstr(nft, "netdev"));
 	assert_str(step_nft(&p->steps[p->n_steps - 1]), "delete table inet faultline\n");
 }
