@@ -333,6 +333,7 @@ int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t
 		return -EINVAL;
 	}
 	/* The sockets were opened inside the namespace: no need to enter it (no CAP_SYS_ADMIN). */
+	fl_nl_forget_links(e->nl);
 
 	/* Journal first: every root this step creates, in one write and one fsync. */
 	roots = calloc(ps->n_objs * 2 + 1, sizeof(*roots));
@@ -438,6 +439,7 @@ static int revert_roots(struct fl_nl *nl, struct fl_nft *nft, struct fl_journal 
 {
 	int first = 0;
 
+	fl_nl_forget_links(nl);
 	/* Newest first: filters go before the IFBs they redirect to. */
 	while (j->n_roots > 0) {
 		struct fl_root root = j->roots[j->n_roots - 1];

@@ -103,3 +103,8 @@ int fl_nl_error(const struct fl_nl *nl, int nle)
 			return -map[i].err;
 	return -EIO;
 }
+
+void fl_nl_forget_links(struct fl_nl *nl)
+{
+	nl->n_ifcache = 0;
+}

@@ -11,16 +11,31 @@
 #include <netlink/netlink.h>
 #include "util/macro.h"
 
+#define FL_NL_IFCACHE 8
+
 struct fl_nl {
 	struct nl_sock *sk;
 	int kernel_errno;   /* the last NLMSG_ERROR's errno (negative), 0 if none */
 	char ext_ack[256];  /* the kernel's extended ack text for that error, or "" */
+	/*
+	 * Device name -> ifindex, for the few devices one step touches: a step
+	 * of N u32 entries would otherwise ask the kernel 2N times. Forgotten at
+	 * each step and whenever we add or delete a link.
+	 */
+	struct {
+		char name[16];
+		int ifindex;
+	} ifcache[FL_NL_IFCACHE];
+	size_t n_ifcache;
 };
 
 /* Opens a socket in the caller's current network namespace. Returns 0 or -errno. */
 int fl_nl_open(struct fl_nl **ret);
 void fl_nl_close(struct fl_nl *nl);
 FL_DEFINE_CLEANUP(struct fl_nl, fl_nl_close)
+
+/* Forgets the cached ifindexes (see struct fl_nl). */
+void fl_nl_forget_links(struct fl_nl *nl);
 
 /* Clears the last error; call before each request. */
 void fl_nl_reset(struct fl_nl *nl);

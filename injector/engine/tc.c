@@ -40,8 +40,12 @@ uint32_t fl_tc_prob(uint32_t ppb)
 static int ifindex_of(struct fl_nl *nl, const char *dev)
 {
 	struct rtnl_link *link = NULL;
-	int r = rtnl_link_get_kernel(nl->sk, 0, dev, &link), idx;
+	int r, idx;
 
+	for (size_t i = 0; i < nl->n_ifcache; i++)
+		if (strcmp(nl->ifcache[i].name, dev) == 0)
+			return nl->ifcache[i].ifindex;
+	r = rtnl_link_get_kernel(nl->sk, 0, dev, &link);
 	if (r < 0) {
 		r = fl_nl_error(nl, r);
 		fl_nl_reset(nl);
@@ -49,6 +53,10 @@ static int ifindex_of(struct fl_nl *nl, const char *dev)
 	}
 	idx = rtnl_link_get_ifindex(link);
 	rtnl_link_put(link);
+	if (nl->n_ifcache < FL_NL_IFCACHE && strlen(dev) < sizeof(nl->ifcache[0].name)) {
+		snprintf(nl->ifcache[nl->n_ifcache].name, sizeof(nl->ifcache[0].name), "%s", dev);
+		nl->ifcache[nl->n_ifcache++].ifindex = idx;
+	}
 	return idx;
 }
 
@@ -59,6 +67,7 @@ static int link_apply(struct fl_nl *nl, const struct fl_obj *o)
 	struct rtnl_link *link = rtnl_link_alloc(), *got = NULL, *change = NULL;
 	int r;
 
+	fl_nl_forget_links(nl);
 	if (!link)
 		return -ENOMEM;
 	rtnl_link_set_name(link, o->dev);
