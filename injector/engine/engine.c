@@ -221,6 +221,16 @@ static int apply_obj(struct fl_engine_ns *e, const struct fl_plan *p, const stru
 	return r;
 }
 
+/* The journal roots of device dev of one kind. */
+static void forget_dev_roots(struct fl_engine_ns *e, enum fl_root_kind kind, const char *dev)
+{
+	for (size_t k = e->j->n_roots; k-- > 0;) {
+		struct fl_root root = e->j->roots[k];
+		if (root.kind == kind && strcmp(root.name, dev) == 0)
+			(void)fl_journal_remove(e->j, &root);
+	}
+}
+
 /* Journal lines for what a successful DEL ended. */
 static int note_deleted(struct fl_engine_ns *e, const struct fl_obj *o)
 {
@@ -232,8 +242,12 @@ static int note_deleted(struct fl_engine_ns *e, const struct fl_obj *o)
 		roots[n++] = root_of(FL_ROOT_LINK, o->dev);
 	else if (o->op == FL_OBJ_DEL && o->kind == FL_OBJ_FILTER && o->handle == 0)
 		roots[n++] = prio_root(o);
-	else if (o->op == FL_OBJ_DEL && o->kind == FL_OBJ_QDISC)
+	else if (o->op == FL_OBJ_DEL && o->kind == FL_OBJ_QDISC && strcmp(o->qdisc, "clsact") == 0) {
 		roots[n++] = root_of(FL_ROOT_CLSACT, o->dev);
+		/* Ours: its filters went with it, the priorities we left to it included. */
+		if (fl_journal_has(e->j, &roots[0]))
+			forget_dev_roots(e, FL_ROOT_PRIO, o->dev);
+	}
 	else if (o->kind == FL_OBJ_NFT) {
 		if (o->nft_tables_del & FL_NFT_NETDEV)
 			roots[n++] = root_of(FL_ROOT_NFT, "netdev");
@@ -320,6 +334,30 @@ bool fl_engine_userspace_seed(const struct fl_engine_ns *e, size_t step, uint64_
 	return true;
 }
 
+/*
+ * Whether o, a whole u32 priority to delete, can be left to the deletion of
+ * our own clsact later in the same step: deleting the qdisc deletes every
+ * filter and u32 table on it in one request, where deleting a priority takes
+ * a dump, a request per table and waits for the kernel to drop references
+ * (milliseconds each).
+ */
+static bool clsact_goes(struct fl_engine_ns *e, const struct fl_plan_step *ps, size_t ns,
+			const struct fl_obj *o)
+{
+	struct fl_root root;
+
+	if (o->kind != FL_OBJ_FILTER || o->op != FL_OBJ_DEL || o->handle != 0)
+		return false;
+	root = root_of(FL_ROOT_CLSACT, o->dev);
+	if (!fl_journal_has(e->j, &root))
+		return false;
+	for (const struct fl_obj *q = o + 1; q < ps->objs + ps->n_objs; q++)
+		if (q->ns == ns && q->kind == FL_OBJ_QDISC && q->op == FL_OBJ_DEL &&
+		    strcmp(q->qdisc, "clsact") == 0 && strcmp(q->dev, o->dev) == 0)
+			return true;
+	return false;
+}
+
 int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i, size_t ns)
 {
 	const struct fl_plan_step *ps = &p->steps[i];
@@ -377,6 +415,8 @@ int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t
 			if (!fl_journal_has(e->j, &root))
 				continue; /* shared */
 		}
+		if (clsact_goes(e, ps, ns, o))
+			continue; /* our clsact, deleted later in this step, takes the priority along */
 		r = apply_obj(e, p, o, &msg);
 		if (r < 0) {
 			_cleanup_free_ char *cmd = fl_obj_to_command(p, o);
