@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -32,6 +33,29 @@ int fl_netns_open(const struct fl_scope *sc)
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+int fl_netns_open_spec(const char *spec)
+{
+	struct fl_scope sc = { .netns_kind = FL_NETNS_NAMED, .netns = (char *)spec };
+	char *end;
+
+	if (!spec || !*spec)
+		return -EINVAL;
+	if (spec[0] == '/') {
+		sc.netns_kind = FL_NETNS_PATH;
+	} else if (strncmp(spec, "pid:", 4) == 0) {
+		long pid;
+		errno = 0;
+		pid = strtol(spec + 4, &end, 10);
+		if (errno || *end || pid <= 0 || pid > 4194304)
+			return -EINVAL;
+		sc.netns_kind = FL_NETNS_PID;
+		sc.pid = (int)pid;
+	} else if (strchr(spec, '/') || strcmp(spec, ".") == 0 || strcmp(spec, "..") == 0) {
+		return -EINVAL;
+	}
+	return fl_netns_open(&sc);
 }
 
 int fl_netns_enter(int fd, int *ret_saved)
