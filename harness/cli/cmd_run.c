@@ -14,6 +14,8 @@
 #include "engine/engine.h"
 #include "engine/probe.h"
 #include "journal/guardian.h"
+#include "flows/phase.h"
+#include "run_harness.h"
 #include "util/caps.h"
 #include "plan/plan.h"
 #include "runner/runner.h"
@@ -30,6 +32,9 @@ struct run_opts {
 	const char *max_duration;
 	const char *events;
 	const char *run_dir;
+	const char *user;
+	const char *report;
+	const char *pcap;
 	bool dry_run;
 };
 
@@ -41,6 +46,7 @@ struct run_state {
 	FILE *events;
 	uint64_t start_ns;
 	bool dry_run;
+	struct run_harness *harness; /* NULL: no flows or expectations */
 };
 
 static int on_option(const char *name, const char *arg, void *userdata)
@@ -57,6 +63,12 @@ static int on_option(const char *name, const char *arg, void *userdata)
 		o->run_dir = arg;
 	else if (strcmp(name, "dry-run") == 0)
 		o->dry_run = true;
+	else if (strcmp(name, "user") == 0)
+		o->user = arg;
+	else if (strcmp(name, "report") == 0)
+		o->report = arg;
+	else if (strcmp(name, "pcap") == 0)
+		o->pcap = arg;
 	return 0;
 }
 
@@ -166,6 +178,9 @@ static void on_event(const struct fl_run_event *ev, void *userdata)
 	fflush(stdout);
 
 	if (ev->error == 0) {
+		if (rs->harness)
+			run_harness_phase(rs->harness, FL_PHASE_STEP_APPLIED, (uint32_t)p->steps[ev->step].step,
+					  rs->start_ns + ev->elapsed_ns);
 		if (st->kind == FL_STEP_FAULT)
 			rs->active[p->steps[ev->step].step] = true;
 		for (size_t k = 0; k < s->n_steps; k++)
@@ -320,6 +335,8 @@ static void run_done(struct run *run)
 {
 	/* Guardians still running here mean a revert failed: they try again as we exit. */
 	free(run->guardians);
+	if (run->rs.harness)
+		run_harness_done(run->rs.harness);
 	engines_close(&run->es);
 	fl_plan_free(run->p);
 	fl_scenario_free(run->s);
@@ -432,6 +449,18 @@ int fl_cmd_run(int argc, char **argv)
 	}
 	if (!o.max_duration)
 		cap_ns = fl_scenario_real_ns(s, s->end_ns) + FL_RUN_MARGIN_NS;
+	struct run_harness harness = { .phase_fd = -1, .report_fd = { -1, -1, -1 } };
+	if (run_harness_needed(s)) {
+		code = run_harness_prepare(&harness, s, o.user ? o.user : "nobody", o.report);
+		if (code != FL_EXIT_OK) {
+			run_harness_done(&harness);
+			run_done(&run);
+			return code;
+		}
+		run.rs.harness = &harness;
+	} else if (o.report) {
+		fprintf(stderr, "faultline run: warning: --report: the scenario has no flows or expectations; no report is written\n");
+	}
 
 	/* Signals arrive as a readable fd, so the clock's wait can see them. */
 	sigemptyset(&mask);
@@ -522,10 +551,17 @@ int fl_cmd_run(int argc, char **argv)
 			if (r == 0)
 				run.n_guardians++;
 		}
+		/* The harness last: it must enter namespaces, and hold none of the fds above. */
+		if (r == 0 && rs->harness) {
+			rs->harness->p = p;
+			rs->harness->observe = true;
+			rs->harness->pcap = o.pcap;
+			r = run_harness_start(rs->harness);
+		}
 		/*
 		 * From here on the run needs only CAP_NET_ADMIN: its sockets are open in
-		 * the namespaces; the self-test, the guardians and the engine's children
-		 * are behind it.
+		 * the namespaces; the self-test, the guardians, the engine's children
+		 * and the harness are behind it.
 		 */
 		if (r == 0)
 			r = fl_caps_keep_net_admin();
@@ -541,7 +577,17 @@ int fl_cmd_run(int argc, char **argv)
 			return FL_EXIT_SYSTEM;
 		}
 	}
+	if (o.dry_run && rs->harness) {
+		r = run_harness_start(rs->harness);
+		if (r < 0) {
+			fprintf(stderr, "faultline run: error: cannot start the harness: %s\n", strerror(-r));
+			run_done(&run);
+			return FL_EXIT_SYSTEM;
+		}
+	}
 	rs->start_ns = fl_now_ns();
+	if (rs->harness)
+		run_harness_phase(rs->harness, FL_PHASE_START, 0, rs->start_ns);
 	if (!o.dry_run)
 		say_userspace(rs, engines);
 	event_json(rs, "start", "\"scenario\":\"%s\",\"steps\":%zu,\"namespaces\":%zu,\"dry_run\":%s",
@@ -592,9 +638,6 @@ int fl_cmd_run(int argc, char **argv)
 		switch (result) {
 		case FL_RUN_COMPLETED:
 			printf("faultline run: completed; %s\n", done);
-			if (s->n_expects)
-				printf("faultline run: %zu expectation(s) not judged: the harness that drives flows is not built yet\n",
-				       s->n_expects);
 			code = FL_EXIT_OK;
 			break;
 		case FL_RUN_STOPPED:
@@ -615,6 +658,27 @@ int fl_cmd_run(int argc, char **argv)
 	}
 	if (revert < 0)
 		code = FL_EXIT_SYSTEM;
+
+	/*
+	 * The harness probes on through its grace period (recovery after the
+	 * end), then judges. Only a run that completed is judged: a stopped or
+	 * failed one keeps its own exit code, and its harness stops at once.
+	 */
+	if (rs->harness && rs->harness->pid) {
+		bool completed = r == 0 && result == FL_RUN_COMPLETED;
+		printf(completed ? "faultline run: the harness goes on probing for recovery, then judges\n"
+				 : "faultline run: the run ended early: the verdicts cover only what ran\n");
+		fflush(stdout);
+		int h = run_harness_wait(rs->harness, completed, run.sfd);
+		if (h == -EINTR) {
+			struct signalfd_siginfo si2 = { 0 };
+			if (read(run.sfd, &si2, sizeof(si2)) == (ssize_t)sizeof(si2))
+				code = 128 + (int)si2.ssi_signo;
+			printf("faultline run: the harness was stopped; nothing judged\n");
+		} else if (code == FL_EXIT_OK) {
+			code = h;
+		}
+	}
 	run_done(&run);
 	return code;
 }

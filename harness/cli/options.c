@@ -28,6 +28,15 @@ const struct fl_cli_option fl_cli_options[] = {
 	{ "run", "events", 0, "FILE",
 	  "Write one JSON object per event (start, each step with its times, end) to FILE." },
 	{ "run", "run-dir", 0, "DIR", "Where journals and locks live (default /run/faultline)." },
+	{ "run", "user", 0, "USER",
+	  "Run the flows' probes, user commands and invariants as USER (a name or uid; "
+	  "default nobody). Never root: root is refused." },
+	{ "run", "report", 0, "DIR",
+	  "Write report.json, junit.xml, report.html and the wire observer's wire.json into DIR "
+	  "(created if missing)." },
+	{ "run", "pcap", 0, "FILE",
+	  "Save what the wire observer captured to FILE for Wireshark (then FILE.1, ... at 100 MB "
+	  "each, at most 10 files; other namespaces to FILE.nsN)." },
 	{ "validate", "quiet", 'q', NULL, "Print nothing for valid files; errors still go to stderr." },
 	{ "help", "man", 0, NULL, "Write the faultline(1) man page (roff) to standard output." },
 	{ "status", "json", 0, NULL, "Print the status as one JSON document." },

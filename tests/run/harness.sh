@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# `faultline run` with flows and expectations, as a user runs it: the
+# harness probes from the namespaces the flows name, as an unprivileged user
+# (an exec flow proves its uid and capabilities), a flow in another
+# namespace gets its sockets from a factory there, the verdicts decide the
+# exit code (1: an expectation failed, 0: all held), and --report writes
+# report.json (valid against docs/report.schema.json), junit.xml and
+# report.html. Bad input about the harness (a flow's missing namespace,
+# --user root) exits 2 before the kernel is touched.
+# Usage: harness.sh FAULTLINE
+source "$(dirname "$0")/lib.sh" "$1"
+make_topology
+src=$(cd "$(dirname "$0")/../.." && pwd)
+
+# HTTP on the peer, reached from $NS; a TCP listener in $NS2 itself.
+ip netns exec "$NS2" python3 -m http.server 8080 --bind 10.66.0.2 >/dev/null 2>&1 &
+BG_PIDS+=("$!")
+for _ in $(seq 1 50); do ip netns exec "$NS" bash -c 'exec 3<>/dev/tcp/10.66.0.2/8080' 2>/dev/null && break; sleep 0.1; done
+
+scenario() { # $1: success_rate asked of `home` during the cut
+  cat <<YAML
+version: 1
+name: harness-run
+scope: { netns: "$NS", interfaces: [veth-a] }
+services:
+  web: { endpoints: [ "tcp:10.66.0.2:8080" ] }
+timeline:
+  - { at: 1500ms, id: cut, fault: partition, services: [web] }
+  - { at: 3s, heal: [cut] }
+  - { at: 4s, end: true }
+flows:
+  home:
+    http: { url: "http://10.66.0.2:8080/" }
+    every: 50ms
+    timeout: 1s
+    concurrency: 8
+    netns: "$NS"
+  who:
+    exec: { command: "echo uid=\$(id -u); grep CapEff /proc/self/status", stdout_contains: "uid=65534" }
+    every: 500ms
+    netns: "$NS"
+  peer-local:
+    tcp: { address: "10.66.0.2:8080" }
+    every: 100ms
+    netns: "$NS2"
+expect:
+  - { flow: home, before: first-fault, success_rate: ">= 95%" }
+  - { flow: home, during: cut, success_rate: "$1" }
+  - { flow: home, after: cut, recovers_within: 2s }
+  - { flow: who, during: always, success_rate: "100%" }
+  - { flow: peer-local, during: cut, success_rate: "100%" }
+YAML
+}
+dump_state > "$WORK/before.txt"
+
+# 1. The partition fails what asks for service during the cut: exit 1.
+scenario ">= 90%" > "$WORK/fail.yaml"
+"$FL" run --run-dir "$RUN_DIR" --report "$WORK/rep" "$WORK/fail.yaml" > "$WORK/out1" 2>&1
+rc=$?
+[ $rc -eq 1 ] || fail "expected exit 1 (an expectation failed), got $rc: $(cat "$WORK/out1")"
+grep -q "^home .*during cut.*FAIL" "$WORK/out1" || fail "no FAIL for home during cut: $(cat "$WORK/out1")"
+grep -q "^who .*PASS" "$WORK/out1" || fail "the exec flow did not run as nobody: $(cat "$WORK/out1")"
+grep -q "^peer-local .*PASS" "$WORK/out1" || fail "the flow in $NS2 failed: $(cat "$WORK/out1")"
+cmp -s "$WORK/before.txt" <(dump_state) || fail "$NS not restored"
+python3 - "$WORK/rep" "$src/docs/report.schema.json" <<'PY' || fail "bad reports"
+import json, sys, xml.etree.ElementTree as ET
+import jsonschema
+d, schema = sys.argv[1], json.load(open(sys.argv[2]))
+doc = json.load(open(d + "/report.json"))
+jsonschema.validate(doc, schema)
+# The exec flow's probes carry what the command printed: nobody, no capability.
+root = ET.parse(d + "/junit.xml").getroot()
+cases = root.iter("testcase")
+failed = [c.get("name") for c in cases if c.find("failure") is not None]
+assert len(failed) == 1 and "home" in failed[0], failed
+html = open(d + "/report.html").read()
+assert "<script" in html and "http://" not in html.split("<body", 1)[1].split("10.66.0.2")[0], "external reference"
+PY
+
+# 2. The same run asking what a partition allows: every expectation holds, exit 0.
+scenario "<= 10%" > "$WORK/pass.yaml"
+"$FL" run --run-dir "$RUN_DIR" "$WORK/pass.yaml" > "$WORK/out2" 2>&1
+rc=$?
+[ $rc -eq 0 ] || fail "expected exit 0, got $rc: $(cat "$WORK/out2")"
+
+# 3. Bad input about the harness: exit 2, nothing touched.
+sed "s|netns: \"$NS2\"|netns: \"no-such-ns-$$\"|" "$WORK/pass.yaml" > "$WORK/badns.yaml"
+"$FL" run --run-dir "$RUN_DIR" "$WORK/badns.yaml" > "$WORK/out3" 2>&1
+rc=$?
+[ $rc -eq 2 ] || fail "a missing flow namespace: expected exit 2, got $rc"
+grep -Eq "badns.yaml:[0-9]+:[0-9]+: error: flow 'peer-local': netns 'no-such-ns-$$'" "$WORK/out3" ||
+  fail "no located error: $(cat "$WORK/out3")"
+"$FL" run --run-dir "$RUN_DIR" --user root "$WORK/pass.yaml" > "$WORK/out4" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "is root" "$WORK/out4" || fail "--user root: expected exit 2, got $rc: $(cat "$WORK/out4")"
+cmp -s "$WORK/before.txt" <(dump_state) || fail "$NS changed by a refused run"
+echo "harness: verdicts decide the exit code; probes ran as nobody, one through a socket factory; reports valid"
