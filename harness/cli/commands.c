@@ -44,8 +44,13 @@ const struct fl_cli_command fl_cli_commands[] = {
 			"the run (the end, SIGINT/SIGTERM/SIGHUP, a step that fails, the hard cap), "
 			"everything is reverted; if this process dies, its guardian reverts within a "
 			"second. Prints one line per step with real and scenario time (and a live status "
-			"line on a terminal). Exits 0 when the run completed, 3 when a step could not be "
-			"applied or the cap passed, 128+N when stopped by signal N.",
+			"line on a terminal). Meanwhile an unprivileged harness (--user) probes the "
+			"scenario's flows from their namespaces and a wire observer captures their "
+			"traffic; after a grace period for recovery it judges every expectation and "
+			"prints a table of verdicts with their numbers and what the wire showed of each "
+			"fault. Exits 0 when the run completed and every expectation held, 1 when one "
+			"failed, 2 on bad input, 3 when a step could not be applied or the cap passed, "
+			"128+N when stopped by signal N.",
 		.run = fl_cmd_run,
 	},
 	{

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <netlink/netlink.h>
+#include <netlink/msg.h>
+#include <netlink/attr.h>
 #include <netlink/route/act/mirred.h>
 #include <netlink/route/classifier.h>
 #include <netlink/route/cls/u32.h>
@@ -50,6 +52,8 @@ static const struct {
 	{ FL_CAP_NETDEV_EGRESS, "netdev-egress", "a kernel >= 5.16 with CONFIG_NETFILTER_EGRESS", NULL },
 	{ FL_CAP_NFQUEUE, "nfqueue", "modprobe nfnetlink_queue xt_NFQUEUE nft_compat", "xt_NFQUEUE" },
 	{ FL_CAP_NFT_QUEUE, "nft-queue", "modprobe nfnetlink_queue nft_queue", "nft_queue" },
+	/* No module to look for: the fallback cannot know, and assumes none. */
+	{ FL_CAP_NETEM_SEED, "netem-seed", "a kernel >= 6.3 (netem's TCA_NETEM_PRNG_SEED)", NULL },
 };
 
 const char *fl_cap_name(unsigned bit)
@@ -133,6 +137,53 @@ static int tbf_setup(struct rtnl_qdisc *q)
 	return 0;
 }
 
+/*
+ * Netem's dump carries TCA_NETEM_PRNG_SEED (14) where netem takes one; an
+ * older kernel ignores the attribute in a request without an error, so the
+ * dump is the only way to know.
+ */
+#define FL_NETEM_ATTR_SEED 14
+struct seed_seen {
+	bool seen;
+};
+
+static int seed_parse(struct nl_msg *msg, void *arg)
+{
+	struct seed_seen *ss = arg;
+	/* Our own bound: this system's headers may predate the seed (attribute 14). */
+	struct nlattr *tb[TCA_MAX + 1], *opt[FL_NETEM_ATTR_SEED + 2];
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	int off = NLA_ALIGN((int)sizeof(struct tc_netem_qopt)), len;
+
+	if (nlmsg_parse(nlh, sizeof(struct tcmsg), tb, TCA_MAX, NULL) < 0 || !tb[TCA_KIND] ||
+	    !tb[TCA_OPTIONS] || strcmp(nla_get_string(tb[TCA_KIND]), "netem") != 0)
+		return NL_OK;
+	/* Netem's options: a struct tc_netem_qopt, then attributes. */
+	len = nla_len(tb[TCA_OPTIONS]) - off;
+	if (len > 0 &&
+	    nla_parse(opt, FL_NETEM_ATTR_SEED + 1,
+		      (struct nlattr *)(void *)((char *)nla_data(tb[TCA_OPTIONS]) + off), len, NULL) == 0 &&
+	    opt[FL_NETEM_ATTR_SEED])
+		ss->seen = true;
+	return NL_OK;
+}
+
+static bool netem_seed_try(struct nl_sock *sk)
+{
+	struct tcmsg t = { .tcm_family = AF_UNSPEC };
+	struct seed_seen ss = { false };
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	bool ok;
+
+	if (!cb)
+		return false;
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, seed_parse, &ss);
+	ok = nl_send_simple(sk, RTM_GETQDISC, NLM_F_DUMP, &t, sizeof(t)) >= 0 &&
+	     nl_recvmsgs(sk, cb) >= 0;
+	nl_cb_put(cb);
+	return ok && ss.seen;
+}
+
 static bool u32_try(struct nl_sock *sk, int redirect_ifindex)
 {
 	struct rtnl_cls *cls = rtnl_cls_alloc();
@@ -213,9 +264,16 @@ static unsigned probe_here(void)
 	ifb = ifb_try(sk);
 	if (ifb > 0) {
 		have |= FL_CAP_IFB;
-		if (qdisc_try(sk, "netem", TC_H_ROOT, TC_H_MAKE(0xfa000000u, 0), netem_setup))
+		if (qdisc_try(sk, "netem", TC_H_ROOT, TC_H_MAKE(0xfa000000u, 0), netem_setup)) {
 			have |= FL_CAP_NETEM;
-		if (qdisc_try(sk, "tbf", TC_H_ROOT, TC_H_MAKE(0xfa000000u, 0), tbf_setup))
+			if (netem_seed_try(sk))
+				have |= FL_CAP_NETEM_SEED;
+		}
+		/*
+		 * Another handle: with netem's, the kernel would take this for a change
+		 * of that qdisc, refuse the other kind, and TBF would look missing.
+		 */
+		if (qdisc_try(sk, "tbf", TC_H_ROOT, TC_H_MAKE(0xfb000000u, 0), tbf_setup))
 			have |= FL_CAP_TBF;
 	}
 	if ((have & FL_CAP_CLSACT) && u32_try(sk, 0))

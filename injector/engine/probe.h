@@ -21,7 +21,8 @@ enum {
 	FL_CAP_NETDEV_EGRESS = 1u << 7, /* nf_tables netdev family, ingress and egress hooks */
 	FL_CAP_NFQUEUE = 1u << 8,       /* nfnetlink_queue, steered by the xt NFQUEUE target (nft_compat) */
 	FL_CAP_NFT_QUEUE = 1u << 9,     /* nfnetlink_queue, steered by nft's own queue statement */
-	FL_CAP_ALL = (1u << 10) - 1,
+	FL_CAP_NETEM_SEED = 1u << 10,   /* netem takes a PRNG seed (Linux 6.3+) */
+	FL_CAP_ALL = (1u << 11) - 1,
 };
 
 struct fl_caps {

@@ -895,7 +895,9 @@ static unsigned engine_needs(enum fl_engine e, const struct fl_step *st, unsigne
 {
 	switch (e) {
 	case FL_ENGINE_NETEM:
-		return FL_CAP_NETEM | FL_CAP_IFB | FL_CAP_CLSACT | FL_CAP_U32 | FL_CAP_MIRRED;
+		/* A seed needs a netem that takes one: older ones drop it without a word. */
+		return FL_CAP_NETEM | FL_CAP_IFB | FL_CAP_CLSACT | FL_CAP_U32 | FL_CAP_MIRRED |
+		       (st->has_seed ? FL_CAP_NETEM_SEED : 0);
 	case FL_ENGINE_TC:
 		return FL_CAP_TBF | FL_CAP_IFB | FL_CAP_CLSACT | FL_CAP_U32 | FL_CAP_MIRRED;
 	case FL_ENGINE_NFTABLES:

@@ -934,6 +934,22 @@ static void test_tbf_burst_bounds(void **state)
 			assert_int_equal(ps->objs[i].tbf_burst, 3028);
 }
 
+/* A seed on a netem that would drop it: the userspace engine takes the fault, or an error. */
+static void test_engine_seed_needs_netem_seed(void **state)
+{
+	static const char *const texts[] = {"engine netem for fault 'f'", "netem-seed", "6.3", NULL};
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s =
+		one_fault(DELAY "    seed: 7\n    engine: netem\n");
+	struct fl_plan_options o = opts(CAPS_ALL & ~FL_CAP_NETEM_SEED);
+
+	assert_int_equal(engine_for(DELAY "    seed: 7\n", CAPS_ALL), FL_ENGINE_NETEM);
+	assert_int_equal(engine_for(DELAY "    seed: 7\n", CAPS_ALL & ~FL_CAP_NETEM_SEED),
+			 FL_ENGINE_USERSPACE);
+	/* Without a seed, netem's age does not matter. */
+	assert_int_equal(engine_for(DELAY, CAPS_ALL & ~FL_CAP_NETEM_SEED), FL_ENGINE_NETEM);
+	build_fails(s, &o, -EOPNOTSUPP, 15, 13, texts);
+}
+
 /* Where nft has no queue statement, the xt target follows the step's batch. */
 static void test_userspace_steering(void **state)
 {
@@ -2011,6 +2027,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_tbf_burst_bounds),
 		cmocka_unit_test(test_engine_explicit_missing),
 		cmocka_unit_test(test_userspace_steering),
+		cmocka_unit_test(test_engine_seed_needs_netem_seed),
 		cmocka_unit_test(test_engine_partition_without_nftables),
 		cmocka_unit_test(test_partition_both_directions),
 		cmocka_unit_test(test_blackhole_ingress_only),
