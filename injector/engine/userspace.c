@@ -33,6 +33,7 @@
  * checksum is completed first when the kernel handed it over unfinished
  * (NFQA_SKB_CSUMNOTREADY, which the GSO flag allows).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1017,6 +1018,29 @@ static void child_on_term(int sig)
 		fl_uq_stop(child_uq);
 }
 
+/*
+ * Closes every descriptor the child inherited but stdio and the two it
+ * needs: a lock or a pipe of the parent's held by an engine that outlives a
+ * moment would keep a namespace locked, or a reader waiting for EOF.
+ */
+static void close_inherited(int keep1, int keep2)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int fd;
+		if (de->d_name[0] == '.')
+			continue;
+		fd = atoi(de->d_name);
+		if (fd > 2 && fd != keep1 && fd != keep2 && fd != dirfd(d))
+			close(fd);
+	}
+	closedir(d);
+}
+
 static _Noreturn void child_main(const struct fl_uq_opts *o, int netns_fd, pid_t parent, int fd)
 {
 	struct sigaction sa = {.sa_handler = child_on_term};
@@ -1037,6 +1061,7 @@ static _Noreturn void child_main(const struct fl_uq_opts *o, int netns_fd, pid_t
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_UNBLOCK, &set, NULL); /* the parent may block it for its signalfd */
 
+	close_inherited(fd, netns_fd);
 	r = netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0 ? -errno : 0;
 	if (r == 0 && o->sched_fifo_priority > 0) {
 		struct sched_param sp = {.sched_priority = o->sched_fifo_priority};

@@ -533,8 +533,10 @@ static void render_step(struct out *o, const struct fl_plan *p, const struct fl_
 		pr_str(o, "engine", ", engine %s", fl_engine_to_string(pf->engine));
 		if (pf->engine == FL_ENGINE_USERSPACE) {
 			pr_u64(o, "queue", " (queue %" PRIu64, pf->queue_num);
-			pr_str(o, "steering", ", steered by %s)",
+			pr_str(o, "steering", ", steered by %s",
 			       pf->queue_compat ? "xt-nfqueue" : "nft-queue");
+			/* It holds what the scope receives: say so where the step asked otherwise. */
+			pr_str(o, "acts_on", "; acts on the %s)", "replies from the services");
 		}
 		if (st->healed_at_ns < UINT64_MAX)
 			pr_u64(o, "healed_at_ns", NULL, st->healed_at_ns);
