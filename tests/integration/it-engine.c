@@ -58,6 +58,15 @@ void it_run_open(const struct topo *t, const struct fl_scenario *s, struct it_ru
 		it_fail("fl_plan_build: %s\n%s", strerror(-r), msg ? msg : "");
 	}
 	fl_diag_done(&d);
+	/*
+	 * As the runner does: the userspace engine's children (one per fault
+	 * the planner gave it) are bound to their queues now, before any step,
+	 * so applying a step only adds its steering rule. Nothing runs for a
+	 * plan without such a fault.
+	 */
+	r = fl_engine_start_userspace(ret->e, ret->p, 0);
+	it_assert(r == 0, "fl_engine_start_userspace: %s: %s", strerror(-r),
+		  fl_engine_error(ret->e));
 }
 
 void it_run_apply(struct it_run *r, size_t step)

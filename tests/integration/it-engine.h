@@ -22,7 +22,10 @@ struct it_run {
 	struct fl_engine_ns *e;
 	struct fl_plan *p;
 };
-/* Opens the engine in run_dir and builds the plan; fails the test on error. */
+/*
+ * Opens the engine in run_dir, builds the plan and starts the userspace
+ * engine's children for the faults that use it; fails the test on error.
+ */
 void it_run_open(const struct topo *t, const struct fl_scenario *s, struct it_run *ret);
 void it_run_apply(struct it_run *r, size_t step);
 void it_run_revert(struct it_run *r);

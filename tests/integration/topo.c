@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The namespace tests' world: see topo.h. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -153,6 +154,40 @@ static void kill_wait(pid_t pid)
 	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
+}
+
+/*
+ * Kills and reaps every child of this process still alive: the ones it never
+ * adopted too, such as the userspace engine's children when a failure exits
+ * with the engine still open. A forked child holds the write end of the
+ * reaper's pipe (fork keeps it, only exec would close it), and the reaper
+ * waits for that pipe to close: one stray child would hang the teardown.
+ */
+static void kill_strays(void)
+{
+	pid_t me = getpid();
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		char path[300], buf[512], *close_paren;
+		pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
+		int ppid = 0;
+		FILE *f;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f) && (close_paren = strrchr(buf, ')')) &&
+		    sscanf(close_paren + 1, " %*c %d", &ppid) == 1 && ppid == me)
+			kill_wait(pid);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
 }
 
 /* Reads fd to EOF into a string (never NULL unless out of memory). */
@@ -336,6 +371,7 @@ void topo_teardown(void)
 	}
 	kill_wait(the->client_pid);
 	the->client_pid = 0;
+	kill_strays();
 	if (the->client_fd >= 0)
 		close(the->client_fd);
 	the->client_fd = -1;
