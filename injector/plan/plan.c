@@ -321,20 +321,22 @@ static void nft_create_netdev(struct builder *b, struct fl_strbuf *sb)
  * Table inet faultline: rejects (they answer the sender, so they live in the
  * IP stack) and the userspace engine's queue. Packets to a service leave
  * through output (local) or forward (routed); packets from it arrive in
- * input or forward. The queue holds packets from the service in prerouting,
- * on their way in, so the sender's socket is never the one throttled.
+ * input or forward. The queue takes packets from the service in prerouting
+ * (q maps), on their way in, where holding them throttles no sender's
+ * socket; packets towards it in output and forward (o maps), only for
+ * faults that hold nothing (fl_plan_userspace_direction).
  */
 static void nft_create_inet(struct builder *b, struct fl_strbuf *sb)
 {
-	static const char *const maps[] = { "e4", "e6", "i4", "i6", "q4", "q6" };
+	static const char *const maps[] = { "e4", "e6", "i4", "i6", "q4", "q6", "o4", "o6" };
 	static const struct {
 		const char *chain;
-		bool dst, src, queue;
+		bool dst, src, queue, queue_out;
 	} chains[] = {
-		{ "output", true, false, false },
-		{ "input", false, true, false },
-		{ "forward", true, true, false },
-		{ "prerouting", false, false, true },
+		{ "output", true, false, false, true },
+		{ "input", false, true, false, false },
+		{ "forward", true, true, false, true },
+		{ "prerouting", false, false, true, false },
 	};
 
 	fl_strbuf_append(sb, "add table inet " FL_NFT_TABLE);
@@ -356,6 +358,10 @@ static void nft_create_inet(struct builder *b, struct fl_strbuf *sb)
 			nft_vmap_rule(sb, "inet", chains[i].chain, false, true, "q4");
 			nft_vmap_rule(sb, "inet", chains[i].chain, false, true, "q6");
 		}
+		if (chains[i].queue_out) {
+			nft_vmap_rule(sb, "inet", chains[i].chain, false, false, "o4");
+			nft_vmap_rule(sb, "inet", chains[i].chain, false, false, "o6");
+		}
 	}
 }
 
@@ -366,20 +372,37 @@ static void nft_create_inet(struct builder *b, struct fl_strbuf *sb)
 			 (b)->p->faults[(st) - (b)->s->steps].n_targets;                         \
 	     t++)
 
+/*
+ * Where the userspace engine takes a fault's packets. A fault that holds
+ * packets (delay, jitter, rate, reorder) takes them where the scope receives
+ * them: the replies, in prerouting (q maps), so no sender's socket counts
+ * the held packets against itself (TCP would stall); the round trip grows
+ * by the asked delay either way. One that only drops, duplicates or
+ * corrupts holds nothing, and goes where the step says: towards the services
+ * in output and forward (o maps), from them in prerouting.
+ */
+enum fl_direction fl_plan_userspace_direction(const struct fl_step *st)
+{
+	const unsigned holds = FL_P_DELAY | FL_P_JITTER | FL_P_RATE | FL_P_REORDER;
+
+	return st->params.set & holds ? FL_DIR_INGRESS : st->direction;
+}
+
 /* Elements of one fault: into the egress and/or ingress maps (or the queue maps). */
 static void nft_fault_elements(struct builder *b, struct fl_strbuf *sb, const char *family,
 			       const struct fl_step *st, const char *chain, bool add, bool queue)
 {
+	enum fl_direction dirs = queue ? fl_plan_userspace_direction(st) : st->direction;
+
 	for (int dir = 0; dir < 2; dir++) {
 		enum fl_direction want = dir == 0 ? FL_DIR_EGRESS : FL_DIR_INGRESS;
-		if (!queue && !(st->direction & want))
-			continue;
-		if (queue && dir == 1)
+		char kind = queue ? (dir == 0 ? 'o' : 'q') : (dir == 0 ? 'e' : 'i');
+		if (!(dirs & want))
 			continue;
 		for (int f = 0; f < _FAM_MAX; f++)
 			for (int exact = 1; exact >= 0; exact--) {
 				bool any = false;
-				char map[4] = { queue ? 'q' : (dir == 0 ? 'e' : 'i'), f == FAM6 ? '6' : '4',
+				char map[4] = { kind, f == FAM6 ? '6' : '4',
 						exact ? 'x' : 0, 0 };
 
 				for_each_fault_target(b, st, t)
@@ -1206,10 +1229,18 @@ static int fault_targets(struct builder *b)
 	return r;
 }
 
-/* The userspace engine holds replies in prerouting whatever the direction: it acts both ways. */
+/*
+ * A userspace fault that holds packets acts on the replies whatever the step
+ * says, while the round trip changes as if it were where the step says:
+ * count it both ways.
+ */
 static enum fl_direction effective_direction(const struct builder *b, size_t i)
 {
-	return b->p->faults[i].engine == FL_ENGINE_USERSPACE ? FL_DIR_BOTH : b->s->steps[i].direction;
+	const struct fl_step *st = &b->s->steps[i];
+
+	if (b->p->faults[i].engine != FL_ENGINE_USERSPACE)
+		return st->direction;
+	return fl_plan_userspace_direction(st) == st->direction ? st->direction : FL_DIR_BOTH;
 }
 
 /*

@@ -186,6 +186,13 @@ struct fl_plan_fault {
 	bool queue_compat;     /* userspace: steered by the xt target (no nft queue statement) */
 };
 
+/*
+ * Where the userspace engine takes the packets of fault step st: the
+ * replies (FL_DIR_INGRESS) for a fault that holds packets (delay, jitter,
+ * rate, reorder), else the step's own direction. See plan.c.
+ */
+enum fl_direction fl_plan_userspace_direction(const struct fl_step *st);
+
 struct fl_plan_options {
 	struct fl_caps caps;
 	/* Extra TCP ports to exclude: the current SSH session's (from SSH_CONNECTION). */

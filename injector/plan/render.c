@@ -535,8 +535,12 @@ static void render_step(struct out *o, const struct fl_plan *p, const struct fl_
 			pr_u64(o, "queue", " (queue %" PRIu64, pf->queue_num);
 			pr_str(o, "steering", ", steered by %s",
 			       pf->queue_compat ? "xt-nfqueue" : "nft-queue");
-			/* It holds what the scope receives: say so where the step asked otherwise. */
-			pr_str(o, "acts_on", "; acts on the %s)", "replies from the services");
+			/* Where it takes packets may differ from the step's direction (plan.c): say it. */
+			enum fl_direction d = fl_plan_userspace_direction(st);
+			pr_str(o, "acts_on", "; acts on %s)",
+			       d == FL_DIR_EGRESS    ? "the packets towards the services"
+			       : d == FL_DIR_INGRESS ? "the replies from the services"
+						     : "both directions");
 		}
 		if (st->healed_at_ns < UINT64_MAX)
 			pr_u64(o, "healed_at_ns", NULL, st->healed_at_ns);

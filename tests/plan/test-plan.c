@@ -934,6 +934,36 @@ static void test_tbf_burst_bounds(void **state)
 			assert_int_equal(ps->objs[i].tbf_burst, 3028);
 }
 
+/* Where the userspace engine takes packets: replies for what it holds, else the step's direction. */
+static void test_userspace_direction(void **state)
+{
+	static const struct {
+		const char *params;
+		const char *map; /* the elements' map */
+	} cases[] = {
+		{ "    fault: loss\n    services: [api]\n    loss: 10%\n    seed: 1\n", "o4x" },
+		{ "    fault: loss\n    services: [api]\n    loss: 10%\n    seed: 1\n    direction: ingress\n",
+		  "q4x" },
+		{ DELAY, "q4x" },
+		{ DELAY "    direction: ingress\n", "q4x" },
+	};
+	struct fl_plan_options o = opts(CAPS_NO_NETEM);
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_(fl_scenario_freep) struct fl_scenario *s = one_fault(cases[i].params);
+		_cleanup_(fl_plan_freep) struct fl_plan *p = build(s, &o);
+		const char *nft = step_nft(step_by_id(p, "f"));
+		char want[64];
+
+		assert_int_equal(fault_of(p, "f")->engine, FL_ENGINE_USERSPACE);
+		snprintf(want, sizeof(want), "add element inet faultline %s { 10.77.0.20 . tcp", cases[i].map);
+		assert_contains(nft, want);
+		/* Requests are taken where they leave: output (local) and forward (routed). */
+		assert_contains(nft, "output meta nfproto ipv4 ip daddr . meta l4proto . th dport vmap @o4x\n");
+		assert_contains(nft, "forward meta nfproto ipv4 ip daddr . meta l4proto . th dport vmap @o4x\n");
+	}
+}
+
 /* A seed on a netem that would drop it: the userspace engine takes the fault, or an error. */
 static void test_engine_seed_needs_netem_seed(void **state)
 {
@@ -2028,6 +2058,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_engine_explicit_missing),
 		cmocka_unit_test(test_userspace_steering),
 		cmocka_unit_test(test_engine_seed_needs_netem_seed),
+		cmocka_unit_test(test_userspace_direction),
 		cmocka_unit_test(test_engine_partition_without_nftables),
 		cmocka_unit_test(test_partition_both_directions),
 		cmocka_unit_test(test_blackhole_ingress_only),
