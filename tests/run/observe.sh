@@ -3,7 +3,8 @@
 # namespace (the flows), a router namespace (the scope: the faults) and a
 # server. The capture, in the client's namespace, must show the asked delay
 # in the handshakes (a 50 ms delay on the userspace engine: "ok", within its
-# tolerance), report a fault planted on a port nobody uses as "no effect",
+# tolerance), measure a 20 % loss on UDP requests and answers ("ok"), report
+# a fault planted on a port nobody uses as "no effect",
 # judge no_retry_storm (a client that reconnects in a tight loop fails it, one
 # with exponential backoff passes), and keep a capture file with --pcap.
 # Usage: observe.sh FAULTLINE
@@ -22,6 +23,15 @@ ip -n "$NSC" route add default via 10.69.1.1
 ip -n "$NSS" route add default via 10.69.2.1
 ip netns exec "$NSR" sysctl -qw net.ipv4.ip_forward=1
 ip netns exec "$NSS" python3 -m http.server 8080 --bind 10.69.2.2 >/dev/null 2>&1 &
+BG_PIDS+=("$!")
+ip netns exec "$NSS" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.69.2.2", 7007))
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto(d, a)
+' &
 BG_PIDS+=("$!")
 for port in 7000 7001; do
   ip netns exec "$NSS" python3 -c '
@@ -64,6 +74,7 @@ services:
   api-n: { endpoints: [ "tcp:10.69.2.2:7000" ] }
   api-c: { endpoints: [ "tcp:10.69.2.2:7001" ] }
   nobody-uses: { endpoints: [ "tcp:10.69.2.2:9999" ] }
+  echo: { endpoints: [ "udp:10.69.2.2:7007" ] }
 timeline:
   - { at: 3s, id: slow, fault: delay, delay: 50ms, services: [web] }
   - { at: 6s, heal: [slow] }
@@ -72,11 +83,14 @@ timeline:
   - { at: 8s, id: naive-down, fault: reject, services: [api-n] }
   - { at: 8s, id: careful-down, fault: reject, services: [api-c] }
   - { at: 12s, heal: [naive-down, careful-down] }
-  - { at: 13s, end: true }
+  - { at: 12s, id: lossy, fault: loss, loss: 20%, seed: 1, services: [echo] }
+  - { at: 15s, heal: [lossy] }
+  - { at: 16s, end: true }
 flows:
   home: { http: { url: "http://10.69.2.2:8080/" }, every: 100ms, timeout: 1s, netns: "$NSC" }
   naive: { exec: { command: "python3 $WORK/client.py 7000 naive" }, every: 1s, timeout: 2s, netns: "$NSC" }
   careful: { exec: { command: "python3 $WORK/client.py 7001 backoff" }, every: 1s, timeout: 2s, netns: "$NSC" }
+  ping: { udp: { address: "10.69.2.2:7007", send: "ping", expect: "ping" }, every: 10ms, timeout: 200ms, concurrency: 4, netns: "$NSC" }
 expect:
   - { name: naive-storm, flow: naive, during: naive-down, no_retry_storm: { max_ratio: 3 } }
   - { name: careful-calm, flow: careful, during: careful-down, no_retry_storm: { max_ratio: 3 } }
@@ -87,6 +101,7 @@ rc=$?
 cat "$WORK/out"
 grep -q "^wire: fault 'slow' (delay): ok: " "$WORK/out" || fail "the delay is not seen on the wire"
 grep -q "^wire: fault 'misplaced' (blackhole): no effect" "$WORK/out" || fail "the misplaced fault is not reported as no effect"
+grep -q "^wire: fault 'lossy' (loss): ok: " "$WORK/out" || fail "the 20 % loss is not measured on the wire within tolerance"
 grep -Eq "^naive +naive-storm .*FAIL" "$WORK/out" || fail "the naive client passed no_retry_storm"
 grep -Eq "^careful +careful-calm .*PASS" "$WORK/out" || fail "the careful client failed no_retry_storm"
 [ $rc -eq 1 ] || fail "expected exit 1 (the naive client's expectation failed), got $rc"
@@ -97,4 +112,4 @@ assert isinstance(w, dict) and w, "empty wire.json"
 magic = struct.unpack("<I", open(sys.argv[2], "rb").read(4))[0]
 assert magic in (0xa1b2c3d4, 0xa1b23c4d), hex(magic)
 PY
-echo "observe: delay seen on the wire, a misplaced fault reported as no effect, a retry storm caught, a capture kept"
+echo "observe: delay and loss seen on the wire, a misplaced fault reported as no effect, a retry storm caught, a capture kept"
