@@ -330,6 +330,8 @@ static int wire_capture(struct run_harness *h, struct wire *w, size_t k, const c
 	return 0;
 }
 
+static int flow_destination(const struct fl_flow *f, struct fl_wire_endpoint *ret);
+
 /*
  * Where to watch: the namespaces the flows run in, which see what users
  * see (a delay added anywhere on the path shows in their handshakes). A
@@ -337,7 +339,7 @@ static int wire_capture(struct run_harness *h, struct wire *w, size_t k, const c
  * and lo (never "any", which would also see our IFBs and count each
  * redirected packet twice); there, a fault acts before the capture point on
  * the way out and after it on the way in, so only drops and rejects show.
- * Without flows: the plan's namespaces. Any failure turns the observer off
+ * Without flows that talk to the scenario's services: the plan's namespaces. Any failure turns the observer off
  * with a warning: the run and its verdicts do not depend on it.
  */
 static void wire_open(struct run_harness *h, struct wire *w)
@@ -360,13 +362,24 @@ static void wire_open(struct run_harness *h, struct wire *w)
 		struct fl_observer_options oo = {.grace_ns = FL_FLOWS_GRACE_DEFAULT_NS};
 		r = fl_observer_new(p, &oo, &w->o);
 	}
-	for (size_t i = 0; r == 0 && i < (s->n_flows ? s->n_flows : p->n_nss); i++) {
+	/*
+	 * Flows that talk to no service of the scenario (a shop in front of the
+	 * faulted provider) would show nothing of the faults where they run:
+	 * then watch where the faults are.
+	 */
+	bool from_flows = false;
+	for (size_t i = 0; i < s->n_flows && !from_flows; i++) {
+		struct fl_wire_endpoint dst, none = { .family = AF_INET };
+		from_flows = flow_destination(&s->flows[i], &dst) == 0 &&
+			     fl_wire_classify(p, &dst, &none, NULL) != FL_WIRE_OTHER;
+	}
+	for (size_t i = 0; r == 0 && i < (from_flows ? s->n_flows : p->n_nss); i++) {
 		int ns = -1, own = -1;
 		uint64_t ino;
 		size_t k;
 		bool dup = false;
 
-		if (s->n_flows) {
+		if (from_flows) {
 			ns = h->flow_ns[i];
 		} else {
 			ns = own = fl_netns_open(&p->nss[i].scope);
