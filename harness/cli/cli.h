@@ -62,6 +62,7 @@ int fl_cmd_help(int argc, char **argv);
 int fl_cmd_status(int argc, char **argv);
 int fl_cmd_run(int argc, char **argv);
 int fl_cmd_recover(int argc, char **argv);
+int fl_cmd_demo(int argc, char **argv);
 
 struct fl_scenario;
 /* Loads and validates a scenario, printing located errors. Returns 0 or an FL_EXIT_* code. */

@@ -78,6 +78,22 @@ const struct fl_cli_command fl_cli_commands[] = {
 		.run = fl_cmd_recover,
 	},
 	{
+		.name = "demo",
+		.args = "up|down|status",
+		.summary = "bring the demo system (two shops and their provider) up or down",
+		.description =
+			"up: creates the demo's network namespaces (fl-demo-*), joined through the "
+			"router namespace fl-demo-router where scenarios put their faults, and starts "
+			"its services: the messenger company's login, pay, in-chat transfer, chat and "
+			"business channel, a card acquirer, and two shops that depend on them, one "
+			"resilient and one fragile (docs/DEMO.md). Waits until every service answers. "
+			"down: stops every demo process and removes the namespaces and "
+			"/run/faultline-demo. status: lists the namespaces and services; exits 1 unless "
+			"all run. up and down need root and are safe to run twice. The scripts are "
+			"found in $FL_DEMO_DIR, else in demo/ above the executable.",
+		.run = fl_cmd_demo,
+	},
+	{
 		.name = "help",
 		.args = "[COMMAND]",
 		.summary = "show help for a command, or write the man page",

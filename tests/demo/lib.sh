@@ -1,0 +1,49 @@
+# Shared by tests/demo/*.sh: root or skip, one demo at a time on this host,
+# and `faultline demo down` on every exit path.
+# Usage: source lib.sh FAULTLINE (sets FL, WORK, PY).
+set -uo pipefail
+FL=$1
+[ "$(id -u)" -eq 0 ] || { echo "skip: needs root (network namespaces)"; exit 77; }
+ip netns add "fl-probe-$$" 2>/dev/null || { echo "skip: ip netns unusable"; exit 77; }
+ip netns del "fl-probe-$$"
+# The demo has fixed names and addresses: one user of it at a time, also
+# across separate ctest invocations. `demo up` runs with fd 9 closed, so
+# that the services it starts do not hold the lock after the test.
+exec 9> /run/lock/faultline-demo-test.lock
+flock -w 600 9 || { echo "FAIL: another demo test holds the lock"; exit 1; }
+PY=$(command -v /usr/bin/python3 || command -v python3)
+WORK=$(mktemp -d)
+
+cleanup() {
+  "$FL" demo down > /dev/null 2>&1
+  "$FL" recover --run-dir "$WORK/run" > /dev/null 2>&1
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# Nothing of the demo is left: namespaces, processes, state, nft tables.
+assert_gone() {
+  local left
+  left=$(ip netns list | awk '{print $1}' | grep '^fl-demo-')
+  [ -z "$left" ] || fail "namespaces left: $left"
+  left=$(grep -l 'fl-demo-service=' /proc/[0-9]*/cmdline 2>/dev/null)
+  [ -z "$left" ] || fail "processes left: $left"
+  [ ! -e /run/faultline-demo ] || fail "/run/faultline-demo left"
+}
+
+# HTTP from the customers' namespace without curl: METHOD URL; prints the
+# body, fails on anything but 2xx.
+http() {
+  ip netns exec fl-demo-users "$PY" - "$1" "$2" <<'PY'
+import sys, urllib.request, urllib.error
+method, url = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+try:
+    sys.stdout.write(urllib.request.urlopen(req, timeout=10).read().decode())
+except urllib.error.HTTPError as e:
+    sys.stdout.write(e.read().decode())
+    sys.exit(1)
+PY
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One replay against the demo system, as a user runs it: a fresh demo, the
+# scenario run with its flows for both shops, then the verdicts per
+# expectation name in report.json. Every "resilient: ..." expectation must
+# pass; the "fragile: ..." ones must fail exactly as the scenario's header
+# predicts (its "# predicted-fail: NAME" lines) and pass otherwise; a
+# "# may-fail: NAME" line accepts either verdict, for an outcome the header
+# explains is left to chance.
+# Expectations named "(wire observer)" are informative and not judged here.
+# Usage: replay.sh FAULTLINE SCENARIO
+source "$(dirname "$0")/lib.sh" "$1"
+scenario=$2
+
+"$FL" demo down > /dev/null 2>&1
+"$FL" demo up > "$WORK/up.out" 2>&1 9>&- || fail "demo up: $(cat "$WORK/up.out")"
+start=$(date +%s)
+"$FL" run --run-dir "$WORK/run" --report "$WORK/rep" "$scenario" > "$WORK/run.out" 2>&1
+rc=$?
+took=$(($(date +%s) - start))
+if [ $rc -ne 1 ]; then
+  cat "$WORK/run.out"
+  fail "expected exit 1 (the fragile shop fails), got $rc"
+fi
+
+if ! "$PY" - "$WORK/rep/report.json" "$scenario" <<'PY'; then
+import json, re, sys
+report, scenario = json.load(open(sys.argv[1])), sys.argv[2]
+text = open(scenario).read()
+predicted = set(re.findall(r"^# predicted-fail: (.+?)\s*$", text, re.M))
+either = set(re.findall(r"^# may-fail: (.+?)\s*$", text, re.M))
+verdicts = {e["name"]: e for e in report["expectations"]}
+bad = []
+for name in sorted((predicted | either) - set(verdicts)):
+    bad.append("predicted %r is not an expectation of the scenario" % name)
+for name, e in verdicts.items():
+    if "(wire observer)" in name or name in either:
+        continue
+    if name.startswith("resilient: "):
+        want = "PASS"
+    elif name.startswith("fragile: "):
+        want = "FAIL" if name in predicted else "PASS"
+    else:
+        bad.append("expectation %r belongs to neither shop" % name)
+        continue
+    if e["verdict"] != want:
+        why = "; ".join(m["reason"] for m in e["metrics"] if m["verdict"] != "PASS") or e["reason"]
+        bad.append("%s: %s, expected %s (%s)" % (name, e["verdict"], want, why))
+n_res = sum(1 for n in verdicts if n.startswith("resilient: "))
+n_fra = sum(1 for n in verdicts if n.startswith("fragile: "))
+if bad:
+    print("\n".join(bad))
+    sys.exit(1)
+print("%d resilient expectations passed; fragile failed exactly the %d predicted of %d"
+      % (n_res, len(predicted), n_fra))
+PY
+  cat "$WORK/run.out"
+  for shop in 10.80.0.10 10.80.0.20; do
+    for a in money transfers notices; do
+      http GET "http://$shop:8080/audit/$a" 2>&1 | head -3
+    done
+  done
+  fail "verdicts differ from the prediction in $scenario"
+fi
+for f in report.json junit.xml report.html; do
+  [ -s "$WORK/rep/$f" ] || fail "no $f"
+done
+
+"$FL" demo down > /dev/null || fail "demo down failed"
+assert_gone
+echo "$(basename "$scenario"): as predicted, run took ${took}s"
