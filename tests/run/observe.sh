@@ -47,13 +47,13 @@ for _ in $(seq 1 50); do ip netns exec "$NSC" bash -c 'exec 3<>/dev/tcp/10.69.2.
 
 # Two clients, run as flows each second (as nobody: the script must be
 # readable): each tries to connect for up to 0.9 s; the naive one retries at
-# once, the careful one backs off (300 ms, then 600: past its budget). Each has its own
+# once, the careful one backs off (500 ms, then 1 s: past its budget; two tries). Each has its own
 # service, and each service its own fault.
 chmod 755 "$WORK"
 cat > "$WORK/client.py" <<'PY'
 import socket, sys, time
 port, backoff = int(sys.argv[1]), sys.argv[2] == "backoff"
-t0, wait = time.monotonic(), 0.3
+t0, wait = time.monotonic(), 0.5
 while time.monotonic() - t0 < 0.9:
     try:
         socket.create_connection(("10.69.2.2", port), timeout=0.05).close()
