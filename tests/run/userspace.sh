@@ -65,7 +65,8 @@ queue_bound() { ip netns exec "$NS" awk '$1 == 61440 { found = 1 } END { exit !f
 
 "$FL" run --run-dir "$RUN_DIR" "$WORK/s.yaml" >"$WORK/out" 2>&1 &
 pid=$!; BG_PIDS+=("$pid")
-for _ in $(seq 1 100); do grep -q "slow:.*applied" "$WORK/out" && break; sleep 0.02; done
+for _ in $(seq 1 500); do grep -q "slow:.*applied" "$WORK/out" && break; sleep 0.02; done
+grep -q "slow:.*applied" "$WORK/out" || fail "the fault was not applied within 10 s: $(cat "$WORK/out")"
 grep -q "fault 'slow': userspace engine on queue 61440, seed 7$" "$WORK/out" || fail "no userspace engine line: $(cat "$WORK/out")"
 queue_bound || fail "queue 61440 is not bound in $NS while the fault holds"
 ip netns exec "$NS" nft list chain inet faultline f1 2>/dev/null | grep -q "queue num 61440 bypass" ||
@@ -86,7 +87,7 @@ awk -v a="$after" 'BEGIN { exit !(a < 5) }' || fail "RTT after the run $after ms
 # SIGKILL while the fault holds: traffic flows again and the rule is gone within 1 s.
 "$FL" run --run-dir "$RUN_DIR" "$WORK/s.yaml" >"$WORK/out2" 2>&1 &
 pid=$!; BG_PIDS+=("$pid")
-for _ in $(seq 1 100); do grep -q "slow:.*applied" "$WORK/out2" && break; sleep 0.02; done
+for _ in $(seq 1 500); do grep -q "slow:.*applied" "$WORK/out2" && break; sleep 0.02; done
 queue_bound || fail "queue 61440 not bound in the second run"
 kill -9 "$pid"; wait "$pid" 2>/dev/null
 for _ in $(seq 1 20); do queue_bound || break; sleep 0.05; done
