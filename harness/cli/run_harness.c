@@ -63,13 +63,6 @@ static int resolve_user(const char *user, uid_t *ret_uid, gid_t *ret_gid)
 	return 0;
 }
 
-static uint64_t ns_ino(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
 int run_harness_prepare(struct run_harness *h, const struct fl_scenario *s, const char *user,
 			const char *report_dir)
 {
@@ -98,17 +91,14 @@ int run_harness_prepare(struct run_harness *h, const struct fl_scenario *s, cons
 	}
 
 	h->flow_ns = calloc(s->n_flows ? s->n_flows : 1, sizeof(*h->flow_ns));
-	ino = calloc(s->n_flows ? s->n_flows : 1, sizeof(*ino));
-	if (!h->flow_ns || !ino) {
-		free(ino);
+	h->flow_ino = ino = calloc(s->n_flows ? s->n_flows : 1, sizeof(*ino));
+	if (!h->flow_ns || !ino)
 		return FL_EXIT_SYSTEM;
-	}
 	for (size_t i = 0; i < s->n_flows; i++)
 		h->flow_ns[i] = -1;
 	for (size_t i = 0; i < s->n_flows; i++) {
 		const struct fl_flow *f = &s->flows[i];
-		int fd = f->netns ? fl_netns_open_spec(f->netns)
-				  : open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		int fd = fl_netns_open_spec(f->netns);
 
 		if (fd < 0) {
 			fprintf(stderr,
@@ -116,11 +106,14 @@ int run_harness_prepare(struct run_harness *h, const struct fl_scenario *s, cons
 				"name under /run/netns, a path, or pid:N of a live process)\n",
 				s->file, f->pos.line, f->pos.col, f->name, f->netns ? f->netns : "",
 				fd == -EINVAL ? "not a namespace name" : strerror(-fd));
-			free(ino);
 			return FL_EXIT_INPUT;
 		}
 		h->flow_ns[i] = fd;
-		ino[i] = ns_ino(fd);
+		r = fl_netns_inode(fd, &ino[i]);
+		if (r < 0) {
+			fprintf(stderr, "faultline run: error: flow '%s': %s\n", f->name, strerror(-r));
+			return FL_EXIT_SYSTEM;
+		}
 	}
 	/* Home: the namespace most flows use, so most sockets need no factory. */
 	for (size_t i = 0; i < s->n_flows; i++) {
@@ -132,8 +125,10 @@ int run_harness_prepare(struct run_harness *h, const struct fl_scenario *s, cons
 			best_n = n;
 		}
 	}
-	if (best_n)
+	if (best_n) {
 		h->home_ns = h->flow_ns[best];
+		h->home_ino = ino[best];
+	}
 	for (size_t i = 0; i < s->n_flows; i++) {
 		const struct fl_flow *f = &s->flows[i];
 		if (f->kind == FL_FLOW_EXEC && ino[i] != ino[best]) {
@@ -143,11 +138,9 @@ int run_harness_prepare(struct run_harness *h, const struct fl_scenario *s, cons
 				"flow in the namespace most flows use)\n",
 				s->file, f->pos.line, f->pos.col, f->name,
 				f->netns ? f->netns : "(the run's own)", s->flows[best].name);
-			free(ino);
 			return FL_EXIT_INPUT;
 		}
 	}
-	free(ino);
 
 	if (report_dir) {
 		if (mkdir(report_dir, 0755) < 0 && errno != EEXIST) {
@@ -373,52 +366,44 @@ static void wire_open(struct run_harness *h, struct wire *w)
 		from_flows = flow_destination(&s->flows[i], &dst) == 0 &&
 			     fl_wire_classify(p, &dst, &none, NULL) != FL_WIRE_OTHER;
 	}
+	/* The plan's namespaces, each opened once. */
+	_cleanup_free_ int *pns = calloc(p->n_nss ? p->n_nss : 1, sizeof(*pns));
+	_cleanup_free_ uint64_t *pino = calloc(p->n_nss ? p->n_nss : 1, sizeof(*pino));
+	if (r == 0 && (!pns || !pino))
+		r = -ENOMEM;
+	for (size_t k = 0; pns && k < p->n_nss; k++)
+		pns[k] = -1;
+	for (size_t k = 0; r == 0 && k < p->n_nss; k++) {
+		pns[k] = fl_netns_open(&p->nss[k].scope);
+		r = pns[k] < 0 ? pns[k] : fl_netns_inode(pns[k], &pino[k]);
+	}
 	for (size_t i = 0; r == 0 && i < (from_flows ? s->n_flows : p->n_nss); i++) {
-		int ns = -1, own = -1;
-		uint64_t ino;
-		size_t k;
+		int ns = from_flows ? h->flow_ns[i] : pns[i];
+		uint64_t ino = from_flows ? h->flow_ino[i] : pino[i];
 		bool dup = false;
+		size_t k = 0;
 
-		if (from_flows) {
-			ns = h->flow_ns[i];
-		} else {
-			ns = own = fl_netns_open(&p->nss[i].scope);
-			if (ns < 0) {
-				r = ns;
-				break;
-			}
-		}
-		ino = ns_ino(ns);
 		for (size_t q = 0; q < n_seen; q++)
 			dup |= seen[q] == ino;
-		if (dup) {
-			if (own >= 0)
-				close(own);
+		if (dup)
 			continue;
-		}
 		seen[n_seen++] = ino;
-		for (k = 0; k < p->n_nss; k++) {
-			int pk = fl_netns_open(&p->nss[k].scope);
-			bool same = pk >= 0 && ns_ino(pk) == ino;
-			if (pk >= 0)
-				close(pk);
-			if (same)
-				break;
-		}
+		while (k < p->n_nss && pino[k] != ino)
+			k++;
 		if (k == p->n_nss) {
 			r = wire_capture(h, w, n_seen - 1, "any", ns, filter, errbuf);
-		} else {
-			w->plan_ns_captured[k] = true;
-			for (size_t d = 0;
-			     r == 0 && d < p->nss[k].n_devices && p->nss[k].devices_resolved; d++)
-				r = wire_capture(h, w, n_seen - 1, p->nss[k].devices[d], ns, filter,
-						 errbuf);
-			if (r == 0)
-				r = wire_capture(h, w, n_seen - 1, "lo", ns, filter, errbuf);
+			continue;
 		}
-		if (own >= 0)
-			close(own);
+		w->plan_ns_captured[k] = true;
+		for (size_t d = 0; r == 0 && d < p->nss[k].n_devices && p->nss[k].devices_resolved;
+		     d++)
+			r = wire_capture(h, w, n_seen - 1, p->nss[k].devices[d], ns, filter, errbuf);
+		if (r == 0)
+			r = wire_capture(h, w, n_seen - 1, "lo", ns, filter, errbuf);
 	}
+	for (size_t k = 0; pns && k < p->n_nss; k++)
+		if (pns[k] >= 0)
+			close(pns[k]);
 	if (r < 0) {
 		fprintf(stderr, "faultline run: warning: the wire observer is off: %s%s%s\n",
 			strerror(-r), *errbuf ? ": " : "", errbuf);
@@ -685,7 +670,6 @@ static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phas
 	struct fl_scenario *s = (struct fl_scenario *)h->s; /* our own copy, after fork */
 	int *socks = calloc(s->n_flows ? s->n_flows : 1, sizeof(*socks));
 	int *keep = calloc(2 * s->n_flows + 8, sizeof(*keep));
-	uint64_t home = h->home_ns >= 0 ? ns_ino(h->home_ns) : 0;
 	size_t n_keep = 0;
 	sigset_t none;
 	int r;
@@ -702,11 +686,13 @@ static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phas
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
-	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	uint64_t self_ino = self >= 0 ? ns_ino(self) : 0;
-	if (self >= 0)
+	int self = fl_netns_open_spec(NULL);
+	uint64_t self_ino = 0;
+	if (self >= 0) {
+		(void)fl_netns_inode(self, &self_ino);
 		close(self);
-	if (h->home_ns >= 0 && home != self_ino && setns(h->home_ns, CLONE_NEWNET) < 0) {
+	}
+	if (h->home_ns >= 0 && h->home_ino != self_ino && setns(h->home_ns, CLONE_NEWNET) < 0) {
 		fprintf(stderr,
 			"faultline run: error: the harness cannot enter its namespace: %s\n",
 			strerror(errno));
@@ -714,15 +700,15 @@ static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phas
 	}
 	/* A factory per other namespace, shared by the flows that name it. */
 	for (size_t i = 0; i < s->n_flows; i++) {
-		uint64_t ino = ns_ino(h->flow_ns[i]);
+		uint64_t ino = h->flow_ino[i];
 		socks[i] = -1;
-		if (ino == home) {
+		if (ino == h->home_ino) {
 			free(s->flows[i].netns);
 			s->flows[i].netns = NULL; /* we are there */
 			continue;
 		}
 		for (size_t k = 0; k < i && socks[i] < 0; k++)
-			if (socks[k] >= 0 && ns_ino(h->flow_ns[k]) == ino)
+			if (socks[k] >= 0 && h->flow_ino[k] == ino)
 				socks[i] = socks[k];
 		if (socks[i] >= 0)
 			continue;
@@ -830,20 +816,17 @@ int run_harness_start(struct run_harness *h)
 	return 0;
 }
 
-void run_harness_phase(struct run_harness *h, uint32_t kind, uint32_t step, uint64_t t_ns)
+void run_harness_phase(struct run_harness *h, enum fl_phase_kind kind, uint32_t step, uint64_t t_ns)
 {
-	struct fl_phase_event ev = {.kind = kind, .step = step, .t_ns = t_ns};
-
 	if (h->phase_fd < 0)
 		return;
 	if (kind == FL_PHASE_END || (kind == FL_PHASE_STEP_APPLIED && step < h->s->n_steps &&
 				     h->s->steps[step].kind == FL_STEP_END))
 		h->sent_end = true;
-	/* 16 bytes < PIPE_BUF: atomic. A dead harness (EPIPE) is noticed at wait. */
-	while (write(h->phase_fd, &ev, sizeof(ev)) < 0 && errno == EINTR)
-		;
-	while (h->phase_fd2 >= 0 && write(h->phase_fd2, &ev, sizeof(ev)) < 0 && errno == EINTR)
-		;
+	/* A dead harness (EPIPE) is noticed at wait. */
+	(void)fl_phase_send(h->phase_fd, kind, step, t_ns);
+	if (h->phase_fd2 >= 0)
+		(void)fl_phase_send(h->phase_fd2, kind, step, t_ns);
 }
 
 int run_harness_wait(struct run_harness *h, bool completed, int stop_fd)
@@ -899,6 +882,8 @@ void run_harness_done(struct run_harness *h)
 			close(h->flow_ns[i]);
 	free(h->flow_ns);
 	h->flow_ns = NULL;
+	free(h->flow_ino);
+	h->flow_ino = NULL;
 	for (int k = 0; k < 4; k++)
 		if (h->report_fd[k] >= 0) {
 			close(h->report_fd[k]);

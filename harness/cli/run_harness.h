@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "flows/phase.h"
 #include "plan/plan.h"
 #include "scenario/model.h"
 
@@ -36,8 +37,10 @@ struct run_harness {
 	const char *pcap;            /* --pcap FILE, or NULL */
 	uid_t uid;
 	gid_t gid;
-	int *flow_ns; /* per flow: an fd of its namespace, or -1 (none named) */
-	int home_ns;  /* the namespace the harness lives in, or -1 (the run's own) */
+	int *flow_ns;        /* per flow: an fd of its namespace (the run's own if none named) */
+	uint64_t *flow_ino;  /* ... and its inode: which flows share a namespace */
+	int home_ns;         /* the namespace the harness lives in, or -1 (no flows) */
+	uint64_t home_ino;
 	int report_fd[4]; /* report.json, junit.xml, report.html, wire.json; -1 without --report */
 	pid_t pid;        /* 0 before start / after wait */
 	int phase_fd;     /* write end; -1 when closed */
@@ -61,7 +64,7 @@ bool run_harness_needed(const struct fl_scenario *s);
 int run_harness_start(struct run_harness *h);
 
 /* Tells the harness a phase began at t_ns (CLOCK_MONOTONIC). Ignores a dead harness. */
-void run_harness_phase(struct run_harness *h, uint32_t kind, uint32_t step, uint64_t t_ns);
+void run_harness_phase(struct run_harness *h, enum fl_phase_kind kind, uint32_t step, uint64_t t_ns);
 
 /*
  * Ends the phases and waits for the verdict. A completed run sends END

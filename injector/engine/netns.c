@@ -40,9 +40,11 @@ int fl_netns_open_spec(const char *spec)
 	struct fl_scope sc = { .netns_kind = FL_NETNS_NAMED, .netns = (char *)spec };
 	char *end;
 
-	if (!spec || !*spec)
+	if (!spec)
+		sc.netns_kind = FL_NETNS_SELF;
+	else if (!*spec)
 		return -EINVAL;
-	if (spec[0] == '/') {
+	else if (spec[0] == '/') {
 		sc.netns_kind = FL_NETNS_PATH;
 	} else if (strncmp(spec, "pid:", 4) == 0) {
 		long pid;

@@ -12,7 +12,10 @@
 
 /* Opens the namespace: O_RDONLY|O_CLOEXEC fd, or -errno (-ENOENT: no such namespace). */
 int fl_netns_open(const struct fl_scope *sc);
-/* The same for a namespace as a scenario writes it: NAME (/run/netns/NAME), /path, or pid:N. */
+/*
+ * The same for a namespace as a scenario writes it: NAME (/run/netns/NAME),
+ * /path, or pid:N; NULL: the caller's own. -EINVAL for anything else.
+ */
 int fl_netns_open_spec(const char *spec);
 /* Moves the calling thread into fd; *ret_saved is an fd of where it was. -errno on failure. */
 int fl_netns_enter(int fd, int *ret_saved);
