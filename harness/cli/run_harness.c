@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <curl/curl.h>
-#include <dirent.h>
 #include <netdb.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +25,7 @@
 #include "report/report.h"
 #include "run_harness.h"
 #include "util/caps.h"
+#include "util/child.h"
 #include "util/units.h"
 
 /* How often run_harness_wait looks at the child. */
@@ -245,25 +245,6 @@ static int factory_socket(size_t flow, int domain, int type, int protocol, void 
 }
 
 /* ---- the harness process ----------------------------------------------------------- */
-
-/* Closes every fd but stdio and those in keep[]: nothing privileged may reach the harness. */
-static void close_all_but(const int *keep, size_t n)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		bool kept = fd <= 2 || fd == dirfd(d) || de->d_name[0] == '.';
-		for (size_t i = 0; i < n && !kept; i++)
-			kept = keep[i] == fd;
-		if (!kept)
-			close(fd);
-	}
-	closedir(d);
-}
 
 static void write_all(int fd, const char *text)
 {
@@ -722,7 +703,7 @@ static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phas
 		if (pid == 0) {
 			int k2[2] = {sv[1], h->flow_ns[i]};
 			(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-			close_all_but(k2, 2);
+			fl_child_close_fds(k2, 2);
 			factory_main(h->flow_ns[i], sv[1], h->uid, h->gid);
 		}
 		close(sv[1]);
@@ -738,7 +719,8 @@ static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phas
 	for (int k = 0; k < 4; k++)
 		if (h->report_fd[k] >= 0)
 			keep[n_keep++] = h->report_fd[k];
-	close_all_but(keep, n_keep);
+	/* Nothing privileged may reach the harness. */
+	fl_child_close_fds(keep, n_keep);
 
 	/* Captures open now, privileged; they keep working once we are not. */
 	struct wire w = {.phase_fd = h->phase_fd2};

@@ -33,7 +33,6 @@
  * checksum is completed first when the kernel handed it over unfinished
  * (NFQA_SKB_CSUMNOTREADY, which the GSO flag allows).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -65,6 +64,7 @@
 #include <libnetfilter_queue/pktbuff.h>
 #include "engine/userspace.h"
 #include "util/caps.h"
+#include "util/child.h"
 
 #define NSEC_PER_SEC 1000000000ull
 #define PPB_ONE	     1000000000u
@@ -1018,29 +1018,6 @@ static void child_on_term(int sig)
 		fl_uq_stop(child_uq);
 }
 
-/*
- * Closes every descriptor the child inherited but stdio and the two it
- * needs: a lock or a pipe of the parent's held by an engine that outlives a
- * moment would keep a namespace locked, or a reader waiting for EOF.
- */
-static void close_inherited(int keep1, int keep2)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		int fd;
-		if (de->d_name[0] == '.')
-			continue;
-		fd = atoi(de->d_name);
-		if (fd > 2 && fd != keep1 && fd != keep2 && fd != dirfd(d))
-			close(fd);
-	}
-	closedir(d);
-}
-
 static _Noreturn void child_main(const struct fl_uq_opts *o, int netns_fd, pid_t parent, int fd)
 {
 	struct sigaction sa = {.sa_handler = child_on_term};
@@ -1061,7 +1038,7 @@ static _Noreturn void child_main(const struct fl_uq_opts *o, int netns_fd, pid_t
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_UNBLOCK, &set, NULL); /* the parent may block it for its signalfd */
 
-	close_inherited(fd, netns_fd);
+	fl_child_close_fds((const int[]){ fd, netns_fd }, 2);
 	r = netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0 ? -errno : 0;
 	if (r == 0 && o->sched_fifo_priority > 0) {
 		struct sched_param sp = {.sched_priority = o->sched_fifo_priority};

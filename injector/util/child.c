@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -68,4 +71,27 @@ ssize_t fl_child_run(size_t (*fn)(void *buf, size_t n, void *userdata), void *us
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	return (ssize_t)got;
+}
+
+void fl_child_close_fds(const int *keep, size_t n)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int fd;
+		bool kept;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = atoi(de->d_name);
+		kept = fd <= 2 || fd == dirfd(d);
+		for (size_t i = 0; i < n && !kept; i++)
+			kept = keep[i] == fd;
+		if (!kept)
+			close(fd);
+	}
+	closedir(d);
 }

@@ -20,4 +20,13 @@
 ssize_t fl_child_run(size_t (*fn)(void *buf, size_t n, void *userdata), void *userdata, void *buf,
 		     size_t n, int timeout_ms);
 
+/*
+ * In a forked child: closes every descriptor it inherited but stdio and
+ * keep[0..n) (-1 entries are ignored). A lock, a journal or a pipe of the
+ * parent's held by a child that outlives it would keep a namespace locked,
+ * or a reader waiting for EOF; a netlink socket opened with privileges must
+ * not reach a process that runs as someone else.
+ */
+void fl_child_close_fds(const int *keep, size_t n);
+
 #endif

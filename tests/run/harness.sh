@@ -78,8 +78,25 @@ assert "<script" in html and "http://" not in html.split("<body", 1)[1].split("1
 PY
 
 # 2. The same run asking what a partition allows: every expectation holds, exit 0.
+# Meanwhile, the harness's processes (nobody's) hold nothing of the run's:
+# no journal, no lock, no netlink socket opened with privileges.
 scenario "<= 10%" > "$WORK/pass.yaml"
-"$FL" run --run-dir "$RUN_DIR" "$WORK/pass.yaml" > "$WORK/out2" 2>&1
+"$FL" run --run-dir "$RUN_DIR" "$WORK/pass.yaml" > "$WORK/out2" 2>&1 &
+run=$!
+BG_PIDS+=("$run")
+for _ in $(seq 1 100); do pgrep -u nobody -f "faultline run" >/dev/null && break; sleep 0.05; done
+sleep 0.5
+hp=$(pgrep -u nobody -f "faultline run")
+[ -n "$hp" ] || fail "no harness process running as nobody"
+for p in $hp; do
+  links=$(for l in /proc/"$p"/fd/*; do readlink "$l"; done 2>/dev/null)
+  echo "$links" | grep -Eq '\.(lock|journal)$' && fail "harness process $p holds the run's journal or lock: $links"
+  for i in $(echo "$links" | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p'); do
+    awk -v i="$i" 'NR > 1 && $NF == i { found = 1 } END { exit !found }' /proc/"$p"/net/netlink &&
+      fail "harness process $p holds a netlink socket (inode $i)"
+  done
+done
+wait "$run"
 rc=$?
 [ $rc -eq 0 ] || fail "expected exit 0, got $rc: $(cat "$WORK/out2")"
 
