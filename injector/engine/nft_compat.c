@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <netinet/in.h> /* before <linux/netfilter.h>: glibc's, then the kernel's, agree */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <linux/netfilter/xt_NFQUEUE.h>
 #include <linux/netlink.h>
 #include "engine/nft_compat.h"
+#include "engine/nl.h"
 
 /* One rule, or the largest reply (MNL_SOCKET_BUFFER_SIZE is at most 8 KiB): fits. */
 #define FL_NFTC_BUF 16384
@@ -53,29 +55,6 @@ void fl_nft_compat_close(struct fl_nft_compat *c)
 	free(c);
 }
 
-/* The extended ack's text of an NLMSG_ERROR, if the kernel attached one. */
-static char *ext_ack_text(const struct nlmsghdr *nlh)
-{
-	const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
-	struct nlattr *attr;
-	size_t off = sizeof(*err);
-
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return NULL;
-	/* Without NLM_F_CAPPED, the offending request follows the header. */
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += err->msg.nlmsg_len - sizeof(struct nlmsghdr);
-	if (mnl_nlmsg_get_payload_len(nlh) < off)
-		return NULL;
-	mnl_attr_for_each_payload((void *)((char *)err + off), mnl_nlmsg_get_payload_len(nlh) - off)
-	{
-		if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
-		    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
-			return strdup(mnl_attr_get_str(attr));
-	}
-	return NULL;
-}
-
 /* Reads replies until the one to seq arrives: its errno (0 = acked). */
 static int wait_ack(struct fl_nft_compat *c, uint32_t seq, char **ret_msg)
 {
@@ -96,8 +75,11 @@ static int wait_ack(struct fl_nft_compat *c, uint32_t seq, char **ret_msg)
 			err = mnl_nlmsg_get_payload(nlh);
 			if (err->error == 0 && nlh->nlmsg_seq != seq)
 				continue; /* another message's ack */
-			if (err->error != 0 && ret_msg)
-				*ret_msg = ext_ack_text(nlh);
+			if (err->error != 0 && ret_msg) {
+				char text[256];
+				fl_nl_ack_text(nlh, text, sizeof(text));
+				*ret_msg = *text ? strdup(text) : NULL;
+			}
 			if (err->error != 0 || nlh->nlmsg_seq == seq)
 				return err->error;
 		}

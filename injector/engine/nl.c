@@ -13,26 +13,35 @@
 #define SOL_NETLINK 270
 #endif
 
+void fl_nl_ack_text(const struct nlmsghdr *hdr, char *buf, size_t size)
+{
+	const struct nlmsgerr *e = (const struct nlmsgerr *)(const void *)((const char *)hdr + NLMSG_HDRLEN);
+	size_t off = NLMSG_HDRLEN + sizeof(*e);
+	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
+
+	buf[0] = '\0';
+	if (!(hdr->nlmsg_flags & NLM_F_ACK_TLVS))
+		return;
+	/* Unless capped (NETLINK_CAP_ACK), the request is echoed before the TLVs. */
+	if (!(hdr->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+	if (hdr->nlmsg_len <= off)
+		return;
+	if (nla_parse(tb, NLMSGERR_ATTR_MAX, (struct nlattr *)(void *)((char *)hdr + off),
+		      (int)(hdr->nlmsg_len - off), NULL) == 0 &&
+	    tb[NLMSGERR_ATTR_MSG])
+		nla_strlcpy(buf, tb[NLMSGERR_ATTR_MSG], size);
+}
+
 /* Records the kernel's errno and extended-ack message, then lets libnl fail the request. */
 static int on_error(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
 {
 	struct fl_nl *nl = arg;
-	struct nlmsghdr *hdr = (struct nlmsghdr *)(void *)((char *)e - NLMSG_HDRLEN);
 
 	(void)who;
 	nl->kernel_errno = e->error;
-	nl->ext_ack[0] = '\0';
-	if (hdr->nlmsg_flags & NLM_F_ACK_TLVS) {
-		/* With NETLINK_CAP_ACK the request is not echoed: TLVs follow the error. */
-		size_t off = NLMSG_HDRLEN + sizeof(*e);
-		if (hdr->nlmsg_len > off) {
-			struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
-			struct nlattr *head = (struct nlattr *)(void *)((char *)hdr + off);
-			if (nla_parse(tb, NLMSGERR_ATTR_MAX, head, (int)(hdr->nlmsg_len - off), NULL) == 0 &&
-			    tb[NLMSGERR_ATTR_MSG])
-				nla_strlcpy(nl->ext_ack, tb[NLMSGERR_ATTR_MSG], sizeof(nl->ext_ack));
-		}
-	}
+	fl_nl_ack_text((struct nlmsghdr *)(void *)((char *)e - NLMSG_HDRLEN), nl->ext_ack,
+		       sizeof(nl->ext_ack));
 	return NL_STOP;
 }
 

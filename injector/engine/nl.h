@@ -34,6 +34,12 @@ int fl_nl_open(struct fl_nl **ret);
 void fl_nl_close(struct fl_nl *nl);
 FL_DEFINE_CLEANUP(struct fl_nl, fl_nl_close)
 
+/*
+ * The extended ack's text of an NLMSG_ERROR message hdr (any netlink family:
+ * the nft_compat socket uses it too), or "" when the kernel sent none.
+ */
+void fl_nl_ack_text(const struct nlmsghdr *hdr, char *buf, size_t size);
+
 /* Forgets the cached ifindexes (see struct fl_nl). */
 void fl_nl_forget_links(struct fl_nl *nl);
 
