@@ -542,9 +542,8 @@ static int retry_ratio(const struct fl_expect *e, uint64_t from_ns, uint64_t to_
 	const struct storm_ctx *c = userdata;
 	const struct fl_scenario *s = c->p->scenario;
 	const struct fl_flow *f = &s->flows[e->flow.index];
-	struct fl_wire_endpoint dst, none = {.family = AF_INET};
-	uint64_t base_from = c->rep->start_ns != FL_NEVER ? c->rep->start_ns : c->rep->first_ns;
-	uint64_t base_to = FL_NEVER;
+	struct fl_wire_endpoint dst, none = { .family = AF_INET };
+	uint64_t base_from, base_to;
 	uint32_t svc;
 	int r;
 
@@ -574,8 +573,8 @@ static int retry_ratio(const struct fl_expect *e, uint64_t from_ns, uint64_t to_
 		return r;
 	} else {
 		snprintf(why, why_len,
-			 "exec flow '%s': its window must be `during:` a fault for the wire to "
-			 "know its service",
+			 "flow '%s' has no address the wire can attribute (an exec flow): its "
+			 "window must be `during:` a fault for the wire to know its service",
 			 f->name);
 		return -EINVAL;
 	}
@@ -583,12 +582,7 @@ static int retry_ratio(const struct fl_expect *e, uint64_t from_ns, uint64_t to_
 		snprintf(why, why_len, "flow '%s' talks to no service of the scenario", f->name);
 		return -ENOENT;
 	}
-	/* The baseline: from the start to the first fault. */
-	for (size_t i = 0; i < s->n_steps && i < c->rep->n_steps; i++)
-		if (s->steps[i].kind == FL_STEP_FAULT && c->rep->applied_ns[i] != FL_NEVER &&
-		    c->rep->applied_ns[i] < base_to)
-			base_to = c->rep->applied_ns[i];
-	if (base_from == FL_NEVER || base_to == FL_NEVER || base_to <= base_from) {
+	if (fl_wire_baseline(c->rep, &base_from, &base_to) < 0) {
 		snprintf(why, why_len, "no baseline before the first fault");
 		return -ENODATA;
 	}

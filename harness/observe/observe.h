@@ -343,6 +343,13 @@ int fl_wire_retry_ratio(const struct fl_wire_report *r, size_t service, uint64_t
 			uint64_t baseline_end_ns, uint64_t *ret_ratio_milli);
 
 /*
+ * The baseline every ratio compares with: from START (else the first
+ * packet) to the first fault applied, CLOCK_MONOTONIC. -ENODATA if there is
+ * none (no fault applied, or nothing before it).
+ */
+int fl_wire_baseline(const struct fl_wire_report *r, uint64_t *ret_from, uint64_t *ret_to);
+
+/*
  * The same for a fault step: the window is while it was active (applied ->
  * healed), the baseline from START (else the first packet) to the first
  * fault; the highest ratio over the step's services (*ret_service, may be

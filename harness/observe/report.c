@@ -730,7 +730,7 @@ int fl_wire_retry_ratio(const struct fl_wire_report *r, size_t service, uint64_t
 }
 
 /* [start, end) of the baseline: START (else the first packet) to the first fault applied. */
-static int baseline_window(const struct fl_wire_report *r, uint64_t *ret_from, uint64_t *ret_to)
+int fl_wire_baseline(const struct fl_wire_report *r, uint64_t *ret_from, uint64_t *ret_to)
 {
 	const struct fl_scenario *s = r->plan->scenario;
 	uint64_t from = r->start_ns != FL_NEVER ? r->start_ns : r->first_ns, to = FL_NEVER;
@@ -765,7 +765,7 @@ int fl_wire_retry_ratio_fault(const struct fl_wire_report *r, uint32_t step,
 					    : r->last_ns;
 	if (to == FL_NEVER || to <= from)
 		return -ENODATA;
-	k = baseline_window(r, &bfrom, &bto);
+	k = fl_wire_baseline(r, &bfrom, &bto);
 	if (k < 0)
 		return k;
 	for (size_t i = 0; i < st->n_services; i++) {
