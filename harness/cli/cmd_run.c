@@ -449,7 +449,7 @@ int fl_cmd_run(int argc, char **argv)
 	}
 	if (!o.max_duration)
 		cap_ns = fl_scenario_real_ns(s, s->end_ns) + FL_RUN_MARGIN_NS;
-	struct run_harness harness = { .phase_fd = -1, .report_fd = { -1, -1, -1 } };
+	struct run_harness harness; /* set by run_harness_prepare(), used only after it */
 	if (run_harness_needed(s)) {
 		code = run_harness_prepare(&harness, s, o.user ? o.user : "nobody", o.report);
 		if (code != FL_EXIT_OK) {
@@ -660,9 +660,10 @@ int fl_cmd_run(int argc, char **argv)
 		code = FL_EXIT_SYSTEM;
 
 	/*
-	 * The harness probes on through its grace period (recovery after the
-	 * end), then judges. Only a run that completed is judged: a stopped or
-	 * failed one keeps its own exit code, and its harness stops at once.
+	 * After a completed run the harness probes on through its grace period
+	 * (recovery after the end), then judges, and its verdict is the exit code.
+	 * A run that ended early keeps its own exit code; its harness stops at
+	 * once and judges what it saw.
 	 */
 	if (rs->harness && rs->harness->pid) {
 		bool completed = r == 0 && result == FL_RUN_COMPLETED;

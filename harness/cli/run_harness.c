@@ -92,10 +92,10 @@ int run_harness_prepare(struct run_harness *h, const struct fl_scenario *s, cons
 
 	h->flow_ns = calloc(s->n_flows ? s->n_flows : 1, sizeof(*h->flow_ns));
 	h->flow_ino = ino = calloc(s->n_flows ? s->n_flows : 1, sizeof(*ino));
+	for (size_t i = 0; h->flow_ns && i < s->n_flows; i++)
+		h->flow_ns[i] = -1; /* before any return: run_harness_done() closes what is >= 0 */
 	if (!h->flow_ns || !ino)
 		return FL_EXIT_SYSTEM;
-	for (size_t i = 0; i < s->n_flows; i++)
-		h->flow_ns[i] = -1;
 	for (size_t i = 0; i < s->n_flows; i++) {
 		const struct fl_flow *f = &s->flows[i];
 		int fd = fl_netns_open_spec(f->netns);
