@@ -31,6 +31,7 @@
 #include <nftables/libnftables.h>
 
 #include "engine/nft_compat.h"
+#include "engine/tc.h"
 #include "engine/probe.h"
 #include "util/child.h"
 #include "util/macro.h"
@@ -138,11 +139,10 @@ static int tbf_setup(struct rtnl_qdisc *q)
 }
 
 /*
- * Netem's dump carries TCA_NETEM_PRNG_SEED (14) where netem takes one; an
- * older kernel ignores the attribute in a request without an error, so the
- * dump is the only way to know.
+ * Netem's dump carries TCA_NETEM_PRNG_SEED where netem takes one; an older
+ * kernel ignores the attribute in a request without an error, so the dump is
+ * the only way to know.
  */
-#define FL_NETEM_ATTR_SEED 14
 struct seed_seen {
 	bool seen;
 };
@@ -150,8 +150,8 @@ struct seed_seen {
 static int seed_parse(struct nl_msg *msg, void *arg)
 {
 	struct seed_seen *ss = arg;
-	/* Our own bound: this system's headers may predate the seed (attribute 14). */
-	struct nlattr *tb[TCA_MAX + 1], *opt[FL_NETEM_ATTR_SEED + 2];
+	/* Not TCA_NETEM_MAX: this system's headers may predate the seed. */
+	struct nlattr *tb[TCA_MAX + 1], *opt[TCA_NETEM_PRNG_SEED + 2];
 	struct nlmsghdr *nlh = nlmsg_hdr(msg);
 	int off = NLA_ALIGN((int)sizeof(struct tc_netem_qopt)), len;
 
@@ -161,9 +161,9 @@ static int seed_parse(struct nl_msg *msg, void *arg)
 	/* Netem's options: a struct tc_netem_qopt, then attributes. */
 	len = nla_len(tb[TCA_OPTIONS]) - off;
 	if (len > 0 &&
-	    nla_parse(opt, FL_NETEM_ATTR_SEED + 1,
+	    nla_parse(opt, TCA_NETEM_PRNG_SEED + 1,
 		      (struct nlattr *)(void *)((char *)nla_data(tb[TCA_OPTIONS]) + off), len, NULL) == 0 &&
-	    opt[FL_NETEM_ATTR_SEED])
+	    opt[TCA_NETEM_PRNG_SEED])
 		ss->seen = true;
 	return NL_OK;
 }

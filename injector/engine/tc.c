@@ -21,11 +21,6 @@
 #include "engine/dist.h"
 #include "engine/tc.h"
 
-/* Newer than the kernel headers of some build hosts (Linux 6.6). */
-#ifndef TCA_NETEM_PRNG_SEED
-#define TCA_NETEM_PRNG_SEED 14
-#endif
-
 uint32_t fl_tc_prob(uint32_t ppb)
 {
 	return ppb >= FL_PPB_100 ? UINT32_MAX

@@ -13,6 +13,11 @@
 #include "engine/nl.h"
 #include "plan/plan.h"
 
+/* Newer than the kernel headers of some build hosts (Linux 6.3; Debian 12 has 6.1). */
+#ifndef TCA_NETEM_PRNG_SEED
+#define TCA_NETEM_PRNG_SEED 14
+#endif
+
 /*
  * Applies o (ADD or DEL). For an ADD of clsact, *ret_created says whether we
  * made it (false: the device had one, which we share and never delete).
