@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "harness-test.h"
+#include "scenario-text.h"
 #include "servers.h"
 #include "flows/flows.h"
 #include "judge/judge.h"

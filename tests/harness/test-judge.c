@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "harness-test.h"
+#include "scenario-text.h"
 #include "judge/judge.h"
 
 static const char yaml[] = "version: 1\n"

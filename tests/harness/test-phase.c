@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include "harness-test.h"
+#include "scenario-text.h"
 #include "flows/phase.h"
 
 static const char yaml[] =

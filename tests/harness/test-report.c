@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "harness-test.h"
+#include "scenario-text.h"
 #include "report/report.h"
 
 static const char yaml[] =

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <arpa/inet.h>
 #include "alloc-fail.h"
-#include "harness-test.h"
+#include "scenario-text.h"
 #include "observe/observe.h"
 #include "plan/plan.h"
 

@@ -23,45 +23,16 @@
 #include <linux/if_ether.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "unit.h"
 #include "plan/plan.h"
-#include "scenario/parse.h"
+#include "scenario-text.h"
 
-/* ---- scenario text and a fake environment -------------------------------------------------- */
+/* ---- scenario text --------------------------------------------------------------------------- */
 
-static const char *fake_getenv(const char *name, void *userdata)
-{
-	(void)userdata;
-	if (strcmp(name, "FL_TEST_HOST") == 0)
-		return "db.test";
-	return NULL;
-}
-
-static void print_diag(const struct fl_diag *d)
-{
-	for (size_t i = 0; i < d->n; i++)
-		print_error("  %u:%u: %s\n", d->entries[i].pos.line, d->entries[i].pos.col,
-			    d->entries[i].message);
-}
+static const char *const plan_vars[] = { "FL_TEST_HOST", "db.test", NULL };
 
 static struct fl_scenario *parse(const char *yaml)
 {
-	struct fl_parse_options po = {.getenv = fake_getenv};
-	struct fl_scenario *s = NULL;
-	struct fl_diag d;
-	int r;
-
-	fl_diag_init(&d, "test.yaml");
-	r = fl_scenario_parse("test.yaml", yaml, strlen(yaml), &po, &d, &s);
-	if (r != 0) {
-		print_error("fl_scenario_parse() = %d, expected 0:\n", r);
-		print_diag(&d);
-		fl_diag_done(&d);
-		fail();
-	}
-	fl_diag_done(&d);
-	assert_non_null(s);
-	return s;
+	return parse_scenario_env(yaml, plan_vars);
 }
 
 /* ---- a fake resolver ------------------------------------------------------------------------ */

@@ -14,6 +14,7 @@
 #include "scenario/endpoint.h"
 #include "scenario/fault.h"
 #include "scenario/parse.h"
+#include "scenario-text.h"
 
 /* ---- a fake environment -------------------------------------------------- */
 
@@ -36,13 +37,6 @@ static const char *fake_getenv(const char *name, void *userdata)
 static const char *const no_vars[] = {NULL};
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static void print_diag(const struct fl_diag *d)
-{
-	for (size_t i = 0; i < d->n; i++)
-		print_error("  %u:%u: %s\n", d->entries[i].pos.line, d->entries[i].pos.col,
-			    d->entries[i].message);
-}
 
 static struct fl_scenario *parse_env(const char *yaml, const char *const *vars)
 {

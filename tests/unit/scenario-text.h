@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared by the harness tests: a scenario from YAML text, ${VARS} from a list. */
-#ifndef FL_TESTS_HARNESS_TEST_H
-#define FL_TESTS_HARNESS_TEST_H
+/*
+ * Shared by the cmocka tests that start from scenario text: parse it (with
+ * ${VARS} from a NAME, VALUE, ..., NULL list), failing the test with the
+ * located diagnostics when it does not parse.
+ */
+#ifndef FL_TESTS_SCENARIO_TEXT_H
+#define FL_TESTS_SCENARIO_TEXT_H
 
 #include "unit.h"
 #include "scenario/parse.h"
@@ -20,6 +24,13 @@ static inline const char *test_getenv(const char *name, void *userdata)
 	return NULL;
 }
 
+static inline void print_diag(const struct fl_diag *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		print_error("  %u:%u: %s\n", d->entries[i].pos.line, d->entries[i].pos.col,
+			    d->entries[i].message);
+}
+
 static inline struct fl_scenario *parse_scenario_env(const char *yaml, const char *const *vars)
 {
 	struct test_env env = { .vars = vars };
@@ -31,13 +42,12 @@ static inline struct fl_scenario *parse_scenario_env(const char *yaml, const cha
 	fl_diag_init(&d, "test.yaml");
 	r = fl_scenario_parse("test.yaml", yaml, strlen(yaml), &opts, &d, &s);
 	if (r != 0) {
-		for (size_t i = 0; i < d.n; i++)
-			print_error("  %u:%u: %s\n", d.entries[i].pos.line, d.entries[i].pos.col,
-				    d.entries[i].message);
+		print_diag(&d);
 		fl_diag_done(&d);
 		fail_msg("fl_scenario_parse() = %d", r);
 	}
 	fl_diag_done(&d);
+	assert_non_null(s);
 	return s;
 }
 
