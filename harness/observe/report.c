@@ -122,6 +122,21 @@ static int aggregate(const struct fl_observer *o, const bool *phases, const bool
 	return 0;
 }
 
+/* The same rows in the baseline and during a fault: both, or neither (freed). */
+static int aggregate_both(const struct fl_observer *o, const bool *base_phases,
+			  const bool *phases, const bool *rows, struct agg *ret_base,
+			  struct agg *ret_during)
+{
+	int r = aggregate(o, base_phases, rows, ret_base);
+
+	if (r < 0)
+		return r;
+	r = aggregate(o, phases, rows, ret_during);
+	if (r < 0)
+		agg_done(ret_base);
+	return r;
+}
+
 static uint64_t packets_of(const struct fl_wire_stats *s)
 {
 	return s->dir[0].packets + s->dir[1].packets;
@@ -386,14 +401,9 @@ static int check_fault(const struct fl_observer *o, uint32_t k, const bool *base
 	for (size_t i = 0; i < st->n_services; i++)
 		if (st->services[i].index < o->n_rows - 1)
 			rows[st->services[i].index] = true;
-	r = aggregate(o, base_phase, rows, &base);
+	r = aggregate_both(o, base_phase, phases, rows, &base, &dur);
 	if (r < 0)
 		return r;
-	r = aggregate(o, phases, rows, &dur);
-	if (r < 0) {
-		agg_done(&base);
-		return r;
-	}
 	if (packets_of(&base.s) + packets_of(&dur.s) + base.s.icmp_unreach + dur.s.icmp_unreach ==
 	    0) {
 		/*
@@ -460,14 +470,9 @@ static int check_blast(const struct fl_observer *o, uint32_t phase, const bool *
 			if (st->services[k].index < o->n_rows - 1)
 				rows[st->services[k].index] = false;
 	}
-	r = aggregate(o, base_phase, rows, &base);
+	r = aggregate_both(o, base_phase, phases, rows, &base, &dur);
 	if (r < 0)
 		return r;
-	r = aggregate(o, phases, rows, &dur);
-	if (r < 0) {
-		agg_done(&base);
-		return r;
-	}
 	b->packets = packets_of(&dur.s);
 	for (int i = 0; i < 2; i++) {
 		b->segments += dur.s.dir[i].segments;
