@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "it-engine.h"
+#include "scenario/fault.h"
 
 struct fl_scenario *it_load_scenario(const char *path)
 {
@@ -146,4 +147,80 @@ const char *it_run_missing(const struct topo *t, const struct it_run *r)
 		}
 	}
 	return NULL;
+}
+
+size_t it_leading_faults(const struct fl_scenario *s)
+{
+	size_t n = 0;
+
+	while (n < s->n_steps && s->steps[n].kind == FL_STEP_FAULT)
+		n++;
+	return n;
+}
+
+static void apply_leading(struct it_run *run, const struct it_cycle *c)
+{
+	const struct fl_scenario *s = run->p->scenario;
+
+	for (size_t i = 0; i < it_leading_faults(s); i++) {
+		enum fl_engine e = run->p->faults[i].engine;
+		it_log("step %zu: %s fault '%s', engine %s", i,
+		       fl_fault_info(s->steps[i].fault)->name, s->steps[i].id,
+		       fl_engine_to_string(e));
+		it_assert(c->engine == FL_ENGINE_AUTO || e == c->engine,
+			  "fault '%s': the planner chose engine %s, expected %s", s->steps[i].id,
+			  fl_engine_to_string(e), fl_engine_to_string(c->engine));
+		it_run_apply(run, i);
+		if (c->applied)
+			c->applied(i, e, c->userdata);
+	}
+	it_assert(it_run_live(run) > 0, "the journal lists no live object after the fault");
+}
+
+/* The end of a pass: nothing live, no journal, no engine child, the state as before. */
+static void assert_clean(const struct topo *t, struct it_run *run, const char *before,
+			 const char *when)
+{
+	for (size_t i = 0; i < run->p->scenario->n_steps; i++) {
+		uint64_t seed;
+		it_assert(!fl_engine_userspace_seed(run->e, i, &seed),
+			  "%s: the userspace engine of step %zu ('%s') still runs", when, i,
+			  run->p->scenario->steps[i].id);
+	}
+	it_assert(it_run_live(run) == 0, "%s: the journal still lists %zu roots", when,
+		  it_run_live(run));
+	it_run_close(run);
+	it_assert(!it_journal_exists(t), "%s: the journal is still there", when);
+	_cleanup_free_ char *after = topo_dump(t);
+	topo_assert_same(t, before, after, when);
+}
+
+void it_cycle(const struct topo *t, const struct fl_scenario *s, const struct it_cycle *c)
+{
+	size_t n = it_leading_faults(s);
+	struct it_run run;
+
+	it_assert(n > 0 && n < s->n_steps, "%s: expected fault steps first, then heals", s->file);
+	_cleanup_free_ char *before = topo_dump(t);
+	c->baseline("before", c->userdata);
+
+	/* 1. every check; healed by the scenario's own steps. */
+	it_run_open(t, s, &run);
+	apply_leading(&run, c);
+	it_log("fault on (%zu live journal roots); checks:", it_run_live(&run));
+	c->checks(&run, false, c->userdata);
+	for (size_t i = n; i < s->n_steps; i++)
+		it_run_apply(&run, i);
+	assert_clean(t, &run, before, "after the scenario's heal and end steps");
+	c->baseline("after heal", c->userdata);
+
+	/* 2. again, the first check only, then fl_engine_revert_all() (the crash path). */
+	it_run_open(t, s, &run);
+	apply_leading(&run, c);
+	it_log("fault on again; first check only, then revert_all:");
+	c->checks(&run, true, c->userdata);
+	it_run_revert(&run);
+	assert_clean(t, &run, before, "after fl_engine_revert_all()");
+	c->baseline("after revert", c->userdata);
+	it_log("PASS");
 }

@@ -43,4 +43,29 @@ const char *it_run_missing(const struct topo *t, const struct it_run *r);
 /* Whether run_dir holds any *.journal file. */
 bool it_journal_exists(const struct topo *t);
 
+/* The fault steps a case starts with; its heal and end steps follow them. */
+size_t it_leading_faults(const struct fl_scenario *s);
+
+/* What a case measures, for it_cycle(). */
+struct it_cycle {
+	/* The engine the planner must choose for every fault step; FL_ENGINE_AUTO: any. */
+	enum fl_engine engine;
+	/* After each leading fault step is applied (may be NULL). */
+	void (*applied)(size_t step, enum fl_engine e, void *userdata);
+	/* While the faults are on: every check, then (again) the first one only. */
+	void (*checks)(struct it_run *run, bool again, void *userdata);
+	/* Everything answers as it should with no fault (before, after each pass). */
+	void (*baseline)(const char *when, void *userdata);
+	void *userdata;
+};
+
+/*
+ * The two passes of every case: the leading faults applied and checked,
+ * then healed by the scenario's own heal and end steps; again, reverted by
+ * fl_engine_revert_all() after the first check. After each pass: no live
+ * root, the journal gone, no userspace engine child left, and the
+ * namespace's state (links, tc, nft) byte-identical to before.
+ */
+void it_cycle(const struct topo *t, const struct fl_scenario *s, const struct it_cycle *c);
+
 #endif

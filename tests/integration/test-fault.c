@@ -969,58 +969,42 @@ static void run_check(const struct check *c)
 
 /* ---- the cycles ------------------------------------------------------------------------- */
 
-/* The leading fault steps: what is "on" while the checks run. */
-static size_t n_leading_faults(const struct fl_scenario *s)
+/* The userspace fault the replay follows: exactly one, or none. */
+static void on_applied(size_t step, enum fl_engine e, void *userdata)
 {
-	size_t n = 0;
+	size_t *n_userspace = userdata;
 
-	while (n < s->n_steps && s->steps[n].kind == FL_STEP_FAULT)
-		n++;
-	return n;
+	if (e != FL_ENGINE_USERSPACE)
+		return;
+	(*n_userspace)++;
+	REPLAY.step = step;
 }
 
-static void apply_faults(struct it_run *run, const struct fl_scenario *s, const struct expect *x)
+static void on_checks(struct it_run *run, bool again, void *userdata)
 {
-	size_t n = n_leading_faults(s), n_userspace = 0;
+	size_t *n_userspace = userdata;
 
-	for (size_t i = 0; i < n; i++) {
-		enum fl_engine e = run->p->faults[i].engine;
-		it_log("step %zu: %s fault '%s', engine %s", i,
-		       fl_fault_info(s->steps[i].fault)->name, s->steps[i].id,
-		       fl_engine_to_string(e));
-		it_assert(!x->have_engine || e == x->engine,
-			  "fault '%s': the planner chose engine %s, expected %s", s->steps[i].id,
-			  fl_engine_to_string(e), fl_engine_to_string(x->engine));
-		it_run_apply(run, i);
-		if (e == FL_ENGINE_USERSPACE) {
-			n_userspace++;
-			REPLAY.step = i;
-		}
-	}
 	/* A fresh engine child with the step's seed: its model starts over. */
-	if (n_userspace != 1)
+	if (*n_userspace != 1)
 		REPLAY.step = SIZE_MAX;
 	REPLAY.started = false;
-	it_assert(it_run_live(run) > 0,
-		  "the journal lists no live object after applying the fault");
+	*n_userspace = 0;
+	RUN = run;
+	for (size_t i = 0; i < (again ? 1 : X->n_checks); i++)
+		run_check(&X->checks[i]);
+	RUN = NULL;
 }
 
-/* No userspace engine child may outlive its fault: the heal, or revert_all, stops it. */
-static void assert_userspace_stopped(const struct it_run *run, const char *when)
+static void on_baseline(const char *when, void *userdata)
 {
-	for (size_t i = 0; i < run->p->scenario->n_steps; i++) {
-		uint64_t seed;
-		it_assert(!fl_engine_userspace_seed(run->e, i, &seed),
-			  "%s: the userspace engine of step %zu ('%s') still runs", when, i,
-			  run->p->scenario->steps[i].id);
-	}
+	(void)userdata;
+	baseline(when);
 }
 
 int main(int argc, char **argv)
 {
 	char yaml[4096], expect_path[4096];
 	struct expect x;
-	struct it_run run;
 
 	it_known_bugs_args(&argc, argv);
 	if (argc != 2) {
@@ -1040,47 +1024,14 @@ int main(int argc, char **argv)
 	parse_expect(expect_path, &x);
 	X = &x;
 	_cleanup_(fl_scenario_freep) struct fl_scenario *s = it_load_scenario(yaml);
-	size_t n_faults = n_leading_faults(s);
-	it_assert(n_faults > 0 && n_faults < s->n_steps,
-		  "%s: expected fault steps first, then heals", yaml);
-	_cleanup_free_ char *before = topo_dump(t);
-	baseline("before");
-
-	/* 1. the fault, measured; healed by the scenario's own steps. */
-	it_run_open(t, s, &run);
-	apply_faults(&run, s, &x);
-	RUN = &run;
-	it_log("fault on (%zu live journal roots); checks:", it_run_live(&run));
-	for (size_t i = 0; i < x.n_checks; i++)
-		run_check(&x.checks[i]);
-	RUN = NULL;
-	for (size_t i = n_faults; i < s->n_steps; i++)
-		it_run_apply(&run, i);
-	assert_userspace_stopped(&run, "after the heal and end steps");
-	it_assert(it_run_live(&run) == 0, "after the end step the journal still lists %zu roots",
-		  it_run_live(&run));
-	it_run_close(&run);
-	it_assert(!it_journal_exists(t), "the journal is still there after a clean end");
-	_cleanup_free_ char *after = topo_dump(t);
-	topo_assert_same(t, before, after, "after the scenario's heal and end steps");
-	baseline("after heal");
-
-	/* 2. the fault again, reverted by fl_engine_revert_all(). */
-	it_run_open(t, s, &run);
-	apply_faults(&run, s, &x);
-	it_log("fault on again; first check only, then revert_all:");
-	RUN = &run;
-	run_check(&x.checks[0]);
-	RUN = NULL;
-	it_run_revert(&run);
-	assert_userspace_stopped(&run, "after fl_engine_revert_all()");
-	it_assert(it_run_live(&run) == 0, "revert_all left %zu roots", it_run_live(&run));
-	it_run_close(&run);
-	it_assert(!it_journal_exists(t), "the journal is still there after revert_all");
-	free(after);
-	after = topo_dump(t);
-	topo_assert_same(t, before, after, "after fl_engine_revert_all()");
-	baseline("after revert");
-	it_log("PASS");
+	size_t n_userspace = 0;
+	const struct it_cycle cycle = {
+		.engine = x.have_engine ? x.engine : FL_ENGINE_AUTO,
+		.applied = on_applied,
+		.checks = on_checks,
+		.baseline = on_baseline,
+		.userdata = &n_userspace,
+	};
+	it_cycle(t, s, &cycle);
 	return 0;
 }

@@ -1237,28 +1237,13 @@ static void run_check(const struct check *full, bool short_pass)
 	}
 }
 
-static size_t n_leading_faults(const struct fl_scenario *s)
+static void on_checks(struct it_run *run, bool again, void *userdata)
 {
-	size_t n = 0;
-
-	while (n < s->n_steps && s->steps[n].kind == FL_STEP_FAULT)
-		n++;
-	return n;
-}
-
-static void apply_faults(struct it_run *run)
-{
-	for (size_t i = 0; i < n_leading_faults(S); i++) {
-		enum fl_engine e = run->p->faults[i].engine;
-		it_log("step %zu: %s fault '%s', engine %s", i,
-		       fl_fault_info(S->steps[i].fault)->name, S->steps[i].id,
-		       fl_engine_to_string(e));
-		it_assert(!X.have_engine || e == X.engine,
-			  "fault '%s': the planner chose engine %s, expected %s", S->steps[i].id,
-			  fl_engine_to_string(e), fl_engine_to_string(X.engine));
-		it_run_apply(run, i);
-	}
-	it_assert(it_run_live(run) > 0, "the journal lists no live object after the fault");
+	(void)userdata;
+	RUN = run;
+	for (size_t i = 0; i < (again ? 1 : X.n_checks); i++)
+		run_check(&X.checks[i], again);
+	RUN = NULL;
 }
 
 /* A answers again, on both families, nothing lost. */
@@ -1276,11 +1261,16 @@ static void answers(const char *why)
 	it_log("%s: A and B echo 200/200 UDP datagrams on IPv4 and IPv6, exactly once", why);
 }
 
+static void on_baseline(const char *when, void *userdata)
+{
+	(void)userdata;
+	answers(when);
+}
+
 int main(int argc, char **argv)
 {
 	char yaml[4096], check[4096];
 	static char name[160];
-	struct it_run run;
 	const char *base;
 
 	if (argc == 3 && strcmp(argv[2], "--known-bugs") == 0) {
@@ -1302,10 +1292,6 @@ int main(int argc, char **argv)
 	parse_check(check);
 	_cleanup_(fl_scenario_freep) struct fl_scenario *s = it_load_scenario(yaml);
 	S = s;
-	size_t n_faults = n_leading_faults(s);
-	it_assert(n_faults > 0 && n_faults < s->n_steps, "%s: fault steps first, then heals", yaml);
-	_cleanup_free_ char *before = topo_dump(T);
-	answers("before");
 	if (X.have_engine && X.engine == FL_ENGINE_TC && !(it_caps()->have & FL_CAP_TBF)) {
 		/* The probe says no TBF: see whether the kernel agrees, with tc itself. */
 		_cleanup_free_ char *out = NULL;
@@ -1352,39 +1338,11 @@ int main(int argc, char **argv)
 		}
 	}
 
-	/* 1. every check; healed by the scenario's own steps. */
-	it_run_open(T, s, &run);
-	apply_faults(&run);
-	RUN = &run;
-	it_log("fault on (%zu live journal roots); checks:", it_run_live(&run));
-	for (size_t i = 0; i < X.n_checks; i++)
-		run_check(&X.checks[i], false);
-	RUN = NULL;
-	for (size_t i = n_faults; i < s->n_steps; i++)
-		it_run_apply(&run, i);
-	it_assert(it_run_live(&run) == 0, "after the end step the journal lists %zu roots",
-		  it_run_live(&run));
-	it_run_close(&run);
-	it_assert(!it_journal_exists(T), "the journal is still there after a clean end");
-	_cleanup_free_ char *after = topo_dump(T);
-	topo_assert_same(T, before, after, "after the scenario's heal and end steps");
-	answers("after heal");
-
-	/* 2. the first check again, reverted by fl_engine_revert_all(). */
-	it_run_open(T, s, &run);
-	apply_faults(&run);
-	it_log("fault on again; first check only, then revert_all:");
-	run_check(&X.checks[0], true);
-	it_run_revert(&run);
-	it_assert(it_run_live(&run) == 0, "revert_all left %zu roots", it_run_live(&run));
-	it_run_close(&run);
-	it_assert(!it_journal_exists(T), "the journal is still there after revert_all");
-	free(after);
-	after = topo_dump(T);
-	topo_assert_same(T, before, after, "after fl_engine_revert_all()");
-	answers("after revert");
-	for (int fam = 0; fam < IT_N_FAMILIES; fam++)
-		free(FIRST[fam]);
-	it_log("PASS");
+	const struct it_cycle cycle = {
+		.engine = X.have_engine ? X.engine : FL_ENGINE_AUTO,
+		.checks = on_checks,
+		.baseline = on_baseline,
+	};
+	it_cycle(T, s, &cycle);
 	return 0;
 }
