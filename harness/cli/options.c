@@ -33,7 +33,7 @@ const struct fl_cli_option fl_cli_options[] = {
 	  "default nobody). Never root: root is refused." },
 	{ "run", "report", 0, "DIR",
 	  "Write report.json, junit.xml, report.html and the wire observer's wire.json into DIR "
-	  "(created if missing)." },
+	  "(created, with its parents, if missing)." },
 	{ "run", "pcap", 0, "FILE",
 	  "Save what the wire observer captured to FILE for Wireshark (then FILE.1, ... at 100 MB "
 	  "each, at most 10 files; other namespaces to FILE.nsN)." },

@@ -63,6 +63,28 @@ static int resolve_user(const char *user, uid_t *ret_uid, gid_t *ret_gid)
 	return 0;
 }
 
+/* mkdir -p: --report out/demo must work where out/ does not exist yet. 0 or -1 (errno). */
+static int mkdir_parents(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf)) {
+		errno = n ? ENAMETOOLONG : ENOENT;
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
 int run_harness_prepare(struct run_harness *h, const struct fl_scenario *s, const char *user,
 			const char *report_dir)
 {
@@ -143,7 +165,7 @@ int run_harness_prepare(struct run_harness *h, const struct fl_scenario *s, cons
 	}
 
 	if (report_dir) {
-		if (mkdir(report_dir, 0755) < 0 && errno != EEXIST) {
+		if (mkdir_parents(report_dir) < 0) {
 			fprintf(stderr, "faultline run: error: --report %s: %s\n", report_dir,
 				strerror(errno));
 			return FL_EXIT_INPUT;
@@ -267,6 +289,7 @@ struct wire {
 	struct fl_capture **caps;
 	size_t n_caps;
 	bool *plan_ns_captured; /* per plan namespace: captured from inside (faults act there) */
+	bool multi_device;      /* ... on several devices: a forwarded packet is seen on each */
 	int phase_fd;
 	pthread_t thread;
 	bool running;
@@ -376,6 +399,8 @@ static void wire_open(struct run_harness *h, struct wire *w)
 			continue;
 		}
 		w->plan_ns_captured[k] = true;
+		if (p->nss[k].devices_resolved && p->nss[k].n_devices > 1)
+			w->multi_device = true;
 		for (size_t d = 0; r == 0 && d < p->nss[k].n_devices && p->nss[k].devices_resolved;
 		     d++)
 			r = wire_capture(h, w, n_seen - 1, p->nss[k].devices[d], ns, filter, errbuf);
@@ -434,10 +459,22 @@ static struct fl_wire_report *wire_finish(struct wire *w)
  * nothing, and is not shown as a verdict.
  */
 static void wire_print(const struct fl_wire_report *rep, const struct fl_plan *p,
-		       const bool *inside)
+		       const struct wire *w)
 {
 	const struct fl_scenario *s = p->scenario;
+	const bool *inside = w->plan_ns_captured;
 
+	if (w->multi_device) {
+		/*
+		 * The observer keeps flows per device: a packet a router forwards is
+		 * counted on the way in and on the way out, so answers and resets
+		 * come out doubled and the verdicts would say what did not happen.
+		 */
+		printf("wire: captured on every device of the faults' namespace, where a forwarded "
+		       "packet is counted on each device it crosses: no fault verdict (wire.json has "
+		       "the raw counts); a flow to a faulted service gets them\n");
+		return;
+	}
 	for (size_t i = 0; i < rep->n_checks; i++) {
 		const struct fl_wire_fault_check *c = &rep->checks[i];
 		bool drops = c->kind == FL_FAULT_PARTITION || c->kind == FL_FAULT_BLACKHOLE ||
@@ -596,7 +633,7 @@ static int retry_ratio(const struct fl_expect *e, uint64_t from_ns, uint64_t to_
 }
 
 static int judge_and_report(struct run_harness *h, struct fl_results *res,
-			    struct fl_wire_report *rep, const bool *inside)
+			    struct fl_wire_report *rep, const struct wire *w)
 {
 	_cleanup_(fl_judgements_freep) struct fl_judgements *j = NULL;
 	int (*const views[3])(const struct fl_judgements *,
@@ -616,7 +653,7 @@ static int judge_and_report(struct run_harness *h, struct fl_results *res,
 		free(text);
 	}
 	if (rep) {
-		wire_print(rep, h->p, inside);
+		wire_print(rep, h->p, w);
 		if (h->report_fd[3] >= 0) {
 			text = fl_wire_report_json(rep);
 			if (text)
@@ -751,7 +788,7 @@ static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phas
 		fprintf(stderr, "faultline run: error: the harness failed: %s\n", strerror(-r));
 		_exit(FL_EXIT_SYSTEM);
 	}
-	_exit(judge_and_report(h, res, rep, w.plan_ns_captured));
+	_exit(judge_and_report(h, res, rep, &w));
 }
 
 int run_harness_start(struct run_harness *h)

@@ -5,7 +5,8 @@
 # namespace gets its sockets from a factory there, the verdicts decide the
 # exit code (1: an expectation failed, 0: all held), and --report writes
 # report.json (valid against docs/report.schema.json), junit.xml and
-# report.html. Bad input about the harness (a flow's missing namespace,
+# report.html, creating the report directory's parents as mkdir -p does.
+# Bad input about the harness (a flow's missing namespace,
 # --user root) exits 2 before the kernel is touched.
 # Usage: harness.sh FAULTLINE
 source "$(dirname "$0")/lib.sh" "$1"
@@ -55,14 +56,14 @@ dump_state > "$WORK/before.txt"
 
 # 1. The partition fails what asks for service during the cut: exit 1.
 scenario ">= 90%" > "$WORK/fail.yaml"
-"$FL" run --run-dir "$RUN_DIR" --report "$WORK/rep" "$WORK/fail.yaml" > "$WORK/out1" 2>&1
+"$FL" run --run-dir "$RUN_DIR" --report "$WORK/out/rep" "$WORK/fail.yaml" > "$WORK/out1" 2>&1
 rc=$?
 [ $rc -eq 1 ] || fail "expected exit 1 (an expectation failed), got $rc: $(cat "$WORK/out1")"
 grep -q "^home .*during cut.*FAIL" "$WORK/out1" || fail "no FAIL for home during cut: $(cat "$WORK/out1")"
 grep -q "^who .*PASS" "$WORK/out1" || fail "the exec flow did not run as nobody: $(cat "$WORK/out1")"
 grep -q "^peer-local .*PASS" "$WORK/out1" || fail "the flow in $NS2 failed: $(cat "$WORK/out1")"
 cmp -s "$WORK/before.txt" <(dump_state) || fail "$NS not restored"
-python3 - "$WORK/rep" "$src/docs/report.schema.json" <<'PY' || fail "bad reports"
+python3 - "$WORK/out/rep" "$src/docs/report.schema.json" <<'PY' || fail "bad reports"
 import json, sys, xml.etree.ElementTree as ET
 import jsonschema
 d, schema = sys.argv[1], json.load(open(sys.argv[2]))
