@@ -448,12 +448,13 @@ static void nft_fault(struct builder *b, size_t idx, bool add)
 	if (add) {
 		fl_strbuf_appendf(&sb, "add chain %s " FL_NFT_TABLE " %s { comment \"%s\"; }\n", family,
 				  pf->chain, st->id);
-		if (queue && !pf->queue_compat)
-			fl_strbuf_appendf(&sb, "add rule %s " FL_NFT_TABLE " %s queue num %u bypass\n",
-					  family, pf->chain, pf->queue_num);
-		else if (queue)
-			; /* the xt target follows (FL_OBJ_NFT_QUEUE): nft cannot say it */
-		else if (st->fault == FL_FAULT_REJECT)
+		if (queue) {
+			/* Else the xt target follows (FL_OBJ_NFT_QUEUE): nft cannot say it. */
+			if (!pf->queue_compat)
+				fl_strbuf_appendf(&sb,
+						  "add rule %s " FL_NFT_TABLE " %s queue num %u bypass\n",
+						  family, pf->chain, pf->queue_num);
+		} else if (st->fault == FL_FAULT_REJECT)
 			/*
 			 * A reset cannot be answered; and with direction both, the reset our
 			 * output rule sends the local socket comes in looking like the
