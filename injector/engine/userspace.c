@@ -65,6 +65,7 @@
 #include "engine/userspace.h"
 #include "util/caps.h"
 #include "util/child.h"
+#include "util/heap.h"
 
 #define NSEC_PER_SEC 1000000000ull
 #define PPB_ONE	     1000000000u
@@ -317,9 +318,8 @@ struct fl_uq {
 	struct mmsghdr *mmsg;
 	struct iovec *iov;
 
-	/* held packets: binary min-heap on (due_ns, order) */
-	struct held *heap;
-	size_t n_heap, cap_heap;
+	/* held packets: a min-heap of struct held on (due_ns, order) */
+	struct fl_heap heap;
 	uint64_t next_order;
 	uint64_t armed_ns; /* 0: timer disarmed */
 
@@ -350,54 +350,23 @@ static bool held_before(const struct held *a, const struct held *b)
 	return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->order < b->order);
 }
 
-static int heap_push(struct fl_uq *uq, const struct held *h)
+static bool held_before_v(const void *a, const void *b)
 {
-	size_t i;
-
-	if (uq->n_heap == uq->cap_heap) {
-		size_t cap = uq->cap_heap ? uq->cap_heap * 2 : 1024;
-		struct held *n = reallocarray(uq->heap, cap, sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		uq->heap = n;
-		uq->cap_heap = cap;
-	}
-	i = uq->n_heap++;
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-		if (!held_before(h, &uq->heap[parent]))
-			break;
-		uq->heap[i] = uq->heap[parent];
-		i = parent;
-	}
-	uq->heap[i] = *h;
-	if (uq->n_heap > uq->st.held_max)
-		uq->st.held_max = uq->n_heap;
-	return 0;
+	return held_before(a, b);
 }
 
-static void heap_pop(struct fl_uq *uq, struct held *ret)
+static int heap_push(struct fl_uq *uq, const struct held *h)
 {
-	struct held last;
-	size_t i = 0, n;
+	int r = fl_heap_push(&uq->heap, h);
 
-	*ret = uq->heap[0];
-	n = --uq->n_heap;
-	if (n == 0)
-		return;
-	last = uq->heap[n];
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= n)
-			break;
-		if (c + 1 < n && held_before(&uq->heap[c + 1], &uq->heap[c]))
-			c++;
-		if (!held_before(&uq->heap[c], &last))
-			break;
-		uq->heap[i] = uq->heap[c];
-		i = c;
-	}
-	uq->heap[i] = last;
+	if (r == 0 && uq->heap.n > uq->st.held_max)
+		uq->st.held_max = uq->heap.n;
+	return r;
+}
+
+static const struct held *heap_top(const struct fl_uq *uq)
+{
+	return fl_heap_top(&uq->heap);
 }
 
 static int ring_push(struct fl_uq *uq, uint32_t id, uint64_t *ret_seq)
@@ -759,11 +728,11 @@ static int release_due(struct fl_uq *uq)
 {
 	uint64_t now = now_ns();
 
-	while (uq->n_heap > 0 && uq->heap[0].due_ns <= now) {
+	while (heap_top(uq) && heap_top(uq)->due_ns <= now) {
 		struct held h;
 		int r;
 
-		heap_pop(uq, &h);
+		fl_heap_pop(&uq->heap, &h);
 		if (now - h.due_ns > uq->st.late_ns_max)
 			uq->st.late_ns_max = now - h.due_ns;
 		if (h.kind == HELD_COPY) {
@@ -782,7 +751,7 @@ static int release_due(struct fl_uq *uq)
 
 static int arm_timer(struct fl_uq *uq)
 {
-	uint64_t due = uq->n_heap ? uq->heap[0].due_ns : 0;
+	uint64_t due = heap_top(uq) ? heap_top(uq)->due_ns : 0;
 	struct itimerspec its = {0};
 
 	if (due == uq->armed_ns)
@@ -916,6 +885,7 @@ int fl_uq_new(const struct fl_uq_opts *o, struct fl_uq **ret)
 	if (!uq)
 		return -ENOMEM;
 	uq->nl_fd = uq->timer_fd = uq->stop_fd = uq->raw4_fd = uq->raw6_fd = -1;
+	uq->heap = FL_HEAP_INIT(struct held, held_before_v);
 	uq->o = *o;
 	r = fl_uq_model_init(&uq->model, &o->params, o->seed);
 	if (r < 0)
@@ -984,8 +954,12 @@ void fl_uq_free(struct fl_uq *uq)
 	if (!uq)
 		return;
 	release_all(uq);
-	for (size_t i = 0; i < uq->n_heap; i++)
-		free(uq->heap[i].data);
+	while (heap_top(uq)) {
+		struct held h;
+
+		fl_heap_pop(&uq->heap, &h);
+		free(h.data);
+	}
 	for (size_t i = 0; i < uq->n_rel; i++)
 		free(uq->rel[i].data);
 	if (uq->nl)
@@ -998,7 +972,7 @@ void fl_uq_free(struct fl_uq *uq)
 		close(uq->raw4_fd);
 	if (uq->raw6_fd >= 0)
 		close(uq->raw6_fd);
-	free(uq->heap);
+	fl_heap_done(&uq->heap);
 	free(uq->ring);
 	free(uq->rel);
 	free(uq->rx);
