@@ -289,7 +289,6 @@ struct wire {
 	struct fl_capture **caps;
 	size_t n_caps;
 	bool *plan_ns_captured; /* per plan namespace: captured from inside (faults act there) */
-	bool multi_device;      /* ... on several devices: a forwarded packet is seen on each */
 	int phase_fd;
 	pthread_t thread;
 	bool running;
@@ -399,8 +398,6 @@ static void wire_open(struct run_harness *h, struct wire *w)
 			continue;
 		}
 		w->plan_ns_captured[k] = true;
-		if (p->nss[k].devices_resolved && p->nss[k].n_devices > 1)
-			w->multi_device = true;
 		for (size_t d = 0; r == 0 && d < p->nss[k].n_devices && p->nss[k].devices_resolved;
 		     d++)
 			r = wire_capture(h, w, n_seen - 1, p->nss[k].devices[d], ns, filter, errbuf);
@@ -464,17 +461,6 @@ static void wire_print(const struct fl_wire_report *rep, const struct fl_plan *p
 	const struct fl_scenario *s = p->scenario;
 	const bool *inside = w->plan_ns_captured;
 
-	if (w->multi_device) {
-		/*
-		 * The observer keeps flows per device: a packet a router forwards is
-		 * counted on the way in and on the way out, so answers and resets
-		 * come out doubled and the verdicts would say what did not happen.
-		 */
-		printf("wire: captured on every device of the faults' namespace, where a forwarded "
-		       "packet is counted on each device it crosses: no fault verdict (wire.json has "
-		       "the raw counts); a flow to a faulted service gets them\n");
-		return;
-	}
 	for (size_t i = 0; i < rep->n_checks; i++) {
 		const struct fl_wire_fault_check *c = &rep->checks[i];
 		bool drops = c->kind == FL_FAULT_PARTITION || c->kind == FL_FAULT_BLACKHOLE ||
@@ -589,26 +575,38 @@ static int retry_ratio(const struct fl_expect *e, uint64_t from_ns, uint64_t to_
 		return -ENODATA;
 	}
 	/*
-	 * The flow's service: where its address or URL points; for an exec flow,
-	 * whose traffic nobody can name, the service of the fault its window is
-	 * during (one service, or the step's busiest one by its storm).
+	 * The flow's service: where its address or URL points. A flow to no
+	 * service (a shop in front of the faulted provider) is judged by what
+	 * its destination does: that address's attempts towards the services
+	 * of the fault its window is during. An exec flow, whose traffic nobody
+	 * can name: every client's attempts towards that fault's services.
+	 * Either way the step's busiest service by its storm.
 	 */
 	r = flow_destination(f, &dst);
-	if (r == 0) {
-		svc = fl_wire_classify(c->p, &dst, &none, NULL);
-	} else if (e->window.kind == FL_WIN_DURING &&
-		   s->steps[e->window.step.index].kind == FL_STEP_FAULT) {
+	svc = r == 0 ? fl_wire_classify(c->p, &dst, &none, NULL) : FL_WIRE_OTHER;
+	if (svc == FL_WIRE_OTHER && e->window.kind == FL_WIN_DURING &&
+	    s->steps[e->window.step.index].kind == FL_STEP_FAULT) {
+		const struct fl_wire_endpoint *client = r == 0 ? &dst : NULL;
+		char from[INET6_ADDRSTRLEN + 32] = "";
 		size_t busiest;
-		r = fl_wire_retry_ratio_fault(c->rep, (uint32_t)e->window.step.index,
+
+		if (client) {
+			char a[INET6_ADDRSTRLEN] = "";
+
+			inet_ntop(dst.family, &dst.addr, a, sizeof(a));
+			snprintf(from, sizeof(from), " from %s (the flow's server)", a);
+		}
+		r = fl_wire_retry_ratio_fault(c->rep, (uint32_t)e->window.step.index, client,
 					      ret_ratio_milli, &busiest);
 		if (r == 0)
-			snprintf(why, why_len, "towards '%s' (the fault's service)",
-				 s->services[busiest].name);
+			snprintf(why, why_len, "towards '%s' (the fault's service)%s",
+				 s->services[busiest].name, from);
 		else
 			snprintf(why, why_len,
-				 "no attempt towards the fault's services in the baseline");
+				 "no attempt towards the fault's services%s in the baseline", from);
 		return r;
-	} else {
+	}
+	if (r < 0) {
 		snprintf(why, why_len,
 			 "flow '%s' has no address the wire can attribute (an exec flow): its "
 			 "window must be `during:` a fault for the wire to know its service",
@@ -616,14 +614,18 @@ static int retry_ratio(const struct fl_expect *e, uint64_t from_ns, uint64_t to_
 		return -EINVAL;
 	}
 	if (svc == FL_WIRE_OTHER) {
-		snprintf(why, why_len, "flow '%s' talks to no service of the scenario", f->name);
+		snprintf(why, why_len,
+			 "flow '%s' talks to no service of the scenario, and its window is not "
+			 "`during:` a fault whose services its server's calls could be judged by",
+			 f->name);
 		return -ENOENT;
 	}
 	if (fl_wire_baseline(c->rep, &base_from, &base_to) < 0) {
 		snprintf(why, why_len, "no baseline before the first fault");
 		return -ENODATA;
 	}
-	r = fl_wire_retry_ratio(c->rep, svc, from_ns, to_ns, base_from, base_to, ret_ratio_milli);
+	r = fl_wire_retry_ratio(c->rep, svc, NULL, from_ns, to_ns, base_from, base_to,
+				ret_ratio_milli);
 	if (r == -ENODATA)
 		snprintf(why, why_len, "no attempt towards '%s' in the baseline to compare with",
 			 s->services[svc].name);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "observe/observe_internal.h"
+#include "util/heap.h"
 
 /* The longest one wait may last: deadlines are checked at least this often. */
 #define RUN_TICK_NS (100ULL * 1000000ULL)
@@ -36,6 +37,14 @@ static uint64_t mono_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
@@ -236,9 +245,113 @@ static void dump_packet(struct fl_capture *c, const struct pcap_pkthdr *hdr, con
 	c->dump_packets++;
 }
 
+/*
+ * With several captures, packets are fed in time order across them: a flow
+ * belongs to the device its first packet to the service is seen on (a
+ * router's way in from the client), so that sighting must come first even
+ * when another handle is read first. A packet is held until every handle
+ * has been read past its time (plus MERGE_HOLD_NS for a tap still being
+ * written on the other CPU); at most MERGE_MAX are held.
+ */
+#define MERGE_HOLD_NS (2ULL * 1000000ULL)
+#define MERGE_MAX     (1u << 16)
+
+struct held {
+	uint64_t ts;  /* CLOCK_REALTIME, as stamped */
+	uint64_t seq; /* order of reading: ties keep it */
+	uint32_t link;
+	int dlt;
+	struct pcap_pkthdr hdr;
+	u_char bytes[];
+};
+
+struct merge {
+	struct fl_heap heap; /* of struct held *, on (ts, seq) */
+	uint64_t seq;
+};
+
+static bool held_before(const void *a, const void *b)
+{
+	const struct held *x = *(struct held *const *)a, *y = *(struct held *const *)b;
+
+	return x->ts != y->ts ? x->ts < y->ts : x->seq < y->seq;
+}
+
+static const struct held *merge_top(const struct merge *m)
+{
+	struct held *const *top = fl_heap_top(&m->heap);
+
+	return top ? *top : NULL;
+}
+
+/* Feeds the first held packet. */
+static int merge_feed_one(struct fl_observer *o, struct merge *m)
+{
+	struct held *h;
+	int r;
+
+	fl_heap_pop(&m->heap, &h);
+	r = obs_feed_link(o, h->link, &h->hdr, h->bytes, h->dlt);
+	free(h);
+	return r;
+}
+
+/* Feeds the held packets stamped before `before` (CLOCK_REALTIME; UINT64_MAX: all). */
+static int merge_flush(struct fl_observer *o, struct merge *m, uint64_t before)
+{
+	while (merge_top(m) && merge_top(m)->ts < before) {
+		int r = merge_feed_one(o, m);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int merge_push(struct fl_observer *o, struct merge *m, uint32_t link, int dlt,
+		      const struct pcap_pkthdr *hdr, const u_char *bytes)
+{
+	struct held *h;
+	int r;
+
+	if (m->heap.n >= MERGE_MAX) {
+		/* Full: the oldest goes now. */
+		r = merge_feed_one(o, m);
+		if (r < 0)
+			return r;
+	}
+	h = malloc(sizeof(*h) + hdr->caplen);
+	if (!h)
+		return -ENOMEM;
+	*h = (struct held){
+		.ts = (uint64_t)hdr->ts.tv_sec * 1000000000ULL + (uint64_t)hdr->ts.tv_usec,
+		.seq = m->seq++,
+		.link = link,
+		.dlt = dlt,
+		.hdr = *hdr,
+	};
+	memcpy(h->bytes, bytes, hdr->caplen);
+	r = fl_heap_push(&m->heap, &h);
+	if (r < 0)
+		free(h);
+	return r;
+}
+
+static void merge_free(struct merge *m)
+{
+	while (merge_top(m)) {
+		struct held *h;
+
+		fl_heap_pop(&m->heap, &h);
+		free(h);
+	}
+	fl_heap_done(&m->heap);
+}
+
 struct dispatch_ctx {
 	struct fl_observer *o;
 	struct fl_capture *c;
+	struct merge *m; /* NULL: one capture, fed at once */
 	uint32_t link;
 	int r;
 };
@@ -249,15 +362,19 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *hdr, const u_char 
 	int r;
 
 	dump_packet(ctx->c, hdr, bytes);
-	r = obs_feed_link(ctx->o, ctx->link, hdr, bytes, ctx->c->dlt);
+	if (ctx->m)
+		r = merge_push(ctx->o, ctx->m, ctx->link, ctx->c->dlt, hdr, bytes);
+	else
+		r = obs_feed_link(ctx->o, ctx->link, hdr, bytes, ctx->c->dlt);
 	if (r < 0 && ctx->r == 0)
 		ctx->r = r;
 }
 
 /* Reads what is there, without blocking: at most rounds batches. */
-static int drain(struct fl_observer *o, struct fl_capture *c, uint32_t link, int rounds)
+static int drain(struct fl_observer *o, struct merge *m, struct fl_capture *c, uint32_t link,
+		 int rounds)
 {
-	struct dispatch_ctx ctx = {.o = o, .c = c, .link = link};
+	struct dispatch_ctx ctx = {.o = o, .c = c, .m = m, .link = link};
 
 	for (int i = 0; i < rounds; i++) {
 		int k = pcap_dispatch(c->p, DISPATCH_BATCH, on_packet, (u_char *)&ctx);
@@ -307,8 +424,8 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
  * Waits and reads until a stop condition; the phase pipe is read before
  * the packets of each wake (and again inside, see obs_feed_link()).
  */
-static int run_loop(struct fl_observer *o, struct fl_capture *const *captures, size_t n,
-		    struct pollfd *pfd, uint64_t stop_ns, enum fl_observer_stop *ret_stop)
+static int run_loop(struct fl_observer *o, struct merge *m, struct fl_capture *const *captures,
+		    size_t n, struct pollfd *pfd, uint64_t stop_ns, enum fl_observer_stop *ret_stop)
 {
 	size_t i_phase = n, i_stop = n + 1;
 
@@ -352,8 +469,18 @@ static int run_loop(struct fl_observer *o, struct fl_capture *const *captures, s
 		 * empty, and a TPACKET_V3 block that is not handed over yet is
 		 * picked up at the next tick rather than waited for.
 		 */
+		uint64_t read_at = real_ns();
+
 		for (size_t i = 0; i < n; i++) {
-			int r = drain(o, captures[i], (uint32_t)i, DISPATCH_ROUNDS);
+			int r = drain(o, m, captures[i], (uint32_t)i, DISPATCH_ROUNDS);
+
+			if (r < 0)
+				return r;
+			if (o->phase_err < 0)
+				return o->phase_err;
+		}
+		if (m) {
+			int r = merge_flush(o, m, read_at - MERGE_HOLD_NS);
 
 			if (r < 0)
 				return r;
@@ -370,10 +497,11 @@ int fl_observer_run(struct fl_observer *o, struct fl_capture *const *captures, s
 	_cleanup_free_ struct pollfd *pfd = NULL;
 	enum fl_observer_stop stop = FL_OBS_STOP_NONE;
 	size_t i_phase = n, i_stop = n + 1;
+	struct merge m = {.heap = FL_HEAP_INIT(struct held *, held_before)};
 	int r = 0;
 
 	if (n > 0xff)
-		return -EINVAL; /* the link number has 8 bits in a flow key */
+		return -EINVAL; /* the capture index has 8 bits in a flow's owner */
 	pfd = calloc(n + 2, sizeof(*pfd));
 	if (!pfd)
 		return -ENOMEM;
@@ -392,15 +520,20 @@ int fl_observer_run(struct fl_observer *o, struct fl_capture *const *captures, s
 	o->phase_read_ns = 0;
 	o->hangup_ns = FL_NEVER;
 	o->phase_err = 0;
-	r = run_loop(o, captures, n, pfd, stop_ns, &stop);
+	r = run_loop(o, n > 1 ? &m : NULL, captures, n, pfd, stop_ns, &stop);
 	/* What is left: the last events, then the last packets. */
 	if (r == 0 && o->phase_fd >= 0)
 		r = obs_read_phases(o);
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		r = drain(o, captures[i], (uint32_t)i, 4096);
+		r = drain(o, n > 1 ? &m : NULL, captures[i], (uint32_t)i, 4096);
 		if (r == 0)
 			r = o->phase_err;
 	}
+	if (r == 0)
+		r = merge_flush(o, &m, UINT64_MAX);
+	if (r == 0)
+		r = o->phase_err;
+	merge_free(&m);
 	o->phase_fd = -1;
 	if (r < 0)
 		return r;

@@ -204,6 +204,10 @@ void fl_observer_free(struct fl_observer *o)
 		for (size_t i = 0; i < o->n_rows; i++)
 			free(o->attempts[i].v);
 	free(o->attempts);
+	for (size_t i = 0; i < o->n_clients; i++)
+		free(o->clients[i].t.v);
+	free(o->clients);
+	free(o->client_slots);
 	free(o->captures);
 	fl_phase_tracker_free(o->tracker);
 	free(o);
@@ -517,13 +521,12 @@ static uint64_t key_hash(const struct obs_flow_key *k)
 }
 
 /* The flow key of p, and whether p's source is side 0 of it. */
-static void make_key(const struct pkt *p, uint32_t link, struct obs_flow_key *k, bool *src_is_0)
+static void make_key(const struct pkt *p, struct obs_flow_key *k, bool *src_is_0)
 {
 	size_t al = addr_len(p->family);
 	int c;
 
 	memset(k, 0, sizeof(*k));
-	k->link = link << 24 | (p->ifindex & 0xffffff);
 	k->family = (uint8_t)p->family;
 	k->proto = p->proto;
 	c = memcmp(p->src, p->dst, al);
@@ -588,7 +591,7 @@ static struct obs_flow *flow_get(struct fl_observer *o, const struct pkt *p, boo
 	size_t h;
 
 	*r = 0;
-	make_key(p, o->link, &k, src_is_0);
+	make_key(p, &k, src_is_0);
 	h = key_hash(&k) & (o->n_buckets - 1);
 	for (f = o->buckets[h]; f; f = f->next)
 		if (memcmp(&f->key, &k, sizeof(k)) == 0)
@@ -668,9 +671,94 @@ static int seg_record(struct obs_flow_dir *fd, uint32_t seq, uint32_t len)
 	return 0;
 }
 
-static int attempt(struct fl_observer *o, uint32_t row, uint64_t t)
+static uint64_t client_hash(uint32_t row, uint8_t family, const uint8_t *addr)
 {
-	return obs_vec_push(&o->attempts[row], t, o->opts.max_attempts);
+	uint64_t h = 1469598103934665603ULL ^ row ^ (uint64_t)family << 32;
+
+	for (size_t i = 0; i < 16; i++) {
+		h ^= addr[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static int grow_client_slots(struct fl_observer *o)
+{
+	size_t n = o->n_client_slots ? o->n_client_slots * 2 : 64;
+	uint32_t *slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_clients; i++) {
+		const struct obs_client *c = &o->clients[i];
+		size_t h = client_hash(c->row, c->family, c->addr) & (n - 1);
+
+		while (slots[h])
+			h = (h + 1) & (n - 1);
+		slots[h] = (uint32_t)i + 1;
+	}
+	free(o->client_slots);
+	o->client_slots = slots;
+	o->n_client_slots = n;
+	return 0;
+}
+
+/*
+ * The index of (row, client address) in o->clients, added if new; UINT32_MAX
+ * past OBS_MAX_CLIENTS pairs (its attempts then count for the service only).
+ */
+static int client_of(struct fl_observer *o, uint32_t row, uint8_t family, const uint8_t *addr,
+		     uint32_t *ret)
+{
+	size_t h;
+	int r;
+
+	if (o->n_clients * 2 >= o->n_client_slots) {
+		r = grow_client_slots(o);
+		if (r < 0)
+			return r;
+	}
+	for (h = client_hash(row, family, addr) & (o->n_client_slots - 1); o->client_slots[h];
+	     h = (h + 1) & (o->n_client_slots - 1)) {
+		const struct obs_client *c = &o->clients[o->client_slots[h] - 1];
+
+		if (c->row == row && c->family == family && memcmp(c->addr, addr, 16) == 0) {
+			*ret = o->client_slots[h] - 1;
+			return 0;
+		}
+	}
+	if (o->n_clients >= OBS_MAX_CLIENTS) {
+		*ret = UINT32_MAX;
+		return 0;
+	}
+	if (o->n_clients == o->cap_clients) {
+		size_t ncap = o->cap_clients ? o->cap_clients * 2 : 16;
+		struct obs_client *nc = reallocarray(o->clients, ncap, sizeof(*nc));
+
+		if (!nc)
+			return -ENOMEM;
+		o->clients = nc;
+		o->cap_clients = ncap;
+	}
+	o->clients[o->n_clients] = (struct obs_client){.row = row, .family = family};
+	memcpy(o->clients[o->n_clients].addr, addr, 16);
+	o->client_slots[h] = (uint32_t)++o->n_clients;
+	*ret = o->n_clients - 1;
+	return 0;
+}
+
+/* A new attempt of f's client towards f's service (and in the service's total). */
+static int attempt(struct fl_observer *o, const struct obs_flow *f, uint64_t t)
+{
+	int r = obs_vec_push(&o->attempts[f->svc], t, o->opts.max_attempts);
+
+	if (r < 0)
+		return r;
+	if (f->client == UINT32_MAX) {
+		o->clients_untracked += f->svc != o->n_rows - 1;
+		return 0;
+	}
+	return obs_vec_push(&o->clients[f->client].t, t, o->opts.max_attempts);
 }
 
 static int tcp_packet(struct fl_observer *o, struct obs_flow *f, const struct pkt *p, int d,
@@ -693,7 +781,7 @@ static int tcp_packet(struct fl_observer *o, struct obs_flow *f, const struct pk
 			f->syn_seq = p->seq;
 			f->syn_ns = p->t;
 			st->s.connections++;
-			r = attempt(o, f->svc, p->t);
+			r = attempt(o, f, p->t);
 			if (r < 0)
 				return r;
 		}
@@ -720,6 +808,7 @@ static int tcp_packet(struct fl_observer *o, struct obs_flow *f, const struct pk
 
 			f->synack_seen = true;
 			at->s.handshakes++;
+			st->s.answers++;
 			/* Karn: a retransmitted SYN makes the sample ambiguous. */
 			if (f->n_syn == 1 && p->t >= f->syn_ns) {
 				r = obs_vec_push(&at->rtt, p->t - f->syn_ns, cap);
@@ -737,6 +826,7 @@ static int tcp_packet(struct fl_observer *o, struct obs_flow *f, const struct pk
 			struct obs_stats *at = stats_at(o, phase_of(o, f->req_ns), f->svc);
 
 			f->resp_seen = true;
+			st->s.answers++;
 			r = obs_vec_push(&at->gap, p->t - f->req_ns, cap);
 			if (r < 0)
 				return r;
@@ -760,7 +850,7 @@ static int udp_packet(struct fl_observer *o, struct obs_flow *f, const struct pk
 			f->n_pending--;
 		}
 		f->pending[f->n_pending++] = p->t;
-		return attempt(o, f->svc, p->t);
+		return attempt(o, f, p->t);
 	}
 	{
 		uint64_t wait =
@@ -785,6 +875,7 @@ static int udp_packet(struct fl_observer *o, struct obs_flow *f, const struct pk
 		memmove(f->pending, f->pending + 1, (size_t)(f->n_pending - 1) * sizeof(uint64_t));
 		f->n_pending--;
 		at->s.udp_answered++;
+		st->s.answers++;
 		f->udp_gap_ns = p->t - req;
 		r = obs_vec_push(&at->udp_gap, p->t - req, o->opts.max_samples);
 		if (r < 0)
@@ -845,6 +936,8 @@ static int process(struct fl_observer *o, struct pkt *p)
 			struct obs_stats *st;
 			int d;
 
+			uint32_t link = o->link << 24 | (p->ifindex & 0xffffff);
+
 			if (f->last_ns == 0) {
 				/* New: classified once, for all its packets. */
 				endpoint_of(p, false, &a);
@@ -852,10 +945,32 @@ static int process(struct fl_observer *o, struct pkt *p)
 				svc = fl_wire_classify(o->plan, &a, &b, &server);
 				f->svc = svc == FL_WIRE_OTHER ? (uint32_t)o->n_rows - 1 : svc;
 				f->server = pick_server(p, src_is_0, svc, server);
+				f->owner = link;
+				f->client = UINT32_MAX;
+				if (svc != FL_WIRE_OTHER) {
+					r = client_of(o, f->svc, f->key.family,
+						      f->key.addr[!f->server], &f->client);
+					if (r < 0)
+						return r;
+				}
 			}
 			f->last_ns = p->t ? p->t : 1;
 			d = (f->server == 0) == src_is_0 ? FL_WIRE_FROM_SERVICE
 							 : FL_WIRE_TO_SERVICE;
+			if (link != f->owner) {
+				/*
+				 * The same packet on a second device (a router's way
+				 * out), unless the flow was first seen mid-way on the
+				 * far side: its first packet to the service moves it.
+				 */
+				if (d != FL_WIRE_TO_SERVICE || f->owner_fixed) {
+					o->copies++;
+					return 0;
+				}
+				f->owner = link;
+			}
+			if (d == FL_WIRE_TO_SERVICE)
+				f->owner_fixed = true;
 			st = stats_at(o, phase, f->svc);
 			st->s.dir[d].packets++;
 			st->s.dir[d].bytes += p->iplen;

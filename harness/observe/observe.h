@@ -232,6 +232,13 @@ struct fl_wire_stats {
 	uint64_t icmp_unreach; /* ICMP(v6) destination unreachable about packets to the service */
 	uint64_t udp_requests; /* datagrams client -> service */
 	uint64_t udp_answered; /* requests of this phase answered by a datagram back */
+	/*
+	 * Answers that arrived in this phase (SYN-ACKs completing a handshake,
+	 * first responses, UDP answers), whenever their request was sent: a
+	 * drop's verdict must not count the answer a SYN sent during the fault
+	 * gets, resent, after the heal.
+	 */
+	uint64_t answers;
 	struct fl_wire_dist handshake_rtt; /* SYN -> SYN-ACK, only handshakes with one SYN (Karn) */
 	struct fl_wire_dist response_gap;  /* TCP: first client data -> first service data after */
 	struct fl_wire_dist udp_gap;	   /* UDP: request -> the answer */
@@ -294,6 +301,14 @@ struct fl_wire_capture_stats {
 	uint64_t dump_packets, dump_dropped;	/* written to --pcap files, and not (cap) */
 };
 
+/* One client address's attempts towards one service (retry storms per client). */
+struct fl_wire_client_attempts {
+	uint32_t service;
+	struct fl_wire_endpoint client; /* family and address; proto and port 0 */
+	uint64_t *t;			/* sorted CLOCK_MONOTONIC instants */
+	size_t n;
+};
+
 struct fl_wire_report {
 	const struct fl_plan *plan; /* borrowed */
 	size_t n_services;	    /* plan->scenario->n_services; index n_services: "other" */
@@ -309,6 +324,10 @@ struct fl_wire_report {
 	uint64_t **attempts; /* per service (and other): sorted CLOCK_MONOTONIC instants */
 	size_t *n_attempts;
 	uint64_t attempts_dropped;
+	struct fl_wire_client_attempts *clients; /* per (service, client address) */
+	size_t n_clients;
+	uint64_t clients_untracked; /* attempts of pairs past the cap (in the service's only) */
+	uint64_t copies; /* sightings of a flow's packet on a second device (not counted again) */
 	uint64_t packets, ignored;  /* fed; not IP or not decodable */
 	uint64_t flows_untracked;   /* packets counted without per-flow state (table full) */
 	size_t n_steps;		    /* scenario steps */
@@ -335,10 +354,14 @@ const struct fl_wire_stats *fl_wire_report_stats(const struct fl_wire_report *r,
  * window_end_ns) divided by its rate during [baseline_start_ns,
  * baseline_end_ns), all CLOCK_MONOTONIC, in thousandths (3000: three times
  * the baseline), for no_retry_storm { max_ratio } (retry_storm_max_ratio_milli).
- * Returns 0 and *ret_ratio_milli; -EINVAL for an empty window or a bad
- * service; -ENODATA when the baseline saw no attempt (no rate to compare).
+ * client (may be NULL: every client) counts only the attempts from that
+ * address (family and addr; the rest ignored): of two shops calling one
+ * provider, the one that storms. Returns 0 and *ret_ratio_milli; -EINVAL
+ * for an empty window or a bad service; -ENODATA when the baseline saw no
+ * attempt (from that client) to compare with.
  */
-int fl_wire_retry_ratio(const struct fl_wire_report *r, size_t service, uint64_t window_start_ns,
+int fl_wire_retry_ratio(const struct fl_wire_report *r, size_t service,
+			const struct fl_wire_endpoint *client, uint64_t window_start_ns,
 			uint64_t window_end_ns, uint64_t baseline_start_ns,
 			uint64_t baseline_end_ns, uint64_t *ret_ratio_milli);
 
@@ -353,10 +376,11 @@ int fl_wire_baseline(const struct fl_wire_report *r, uint64_t *ret_from, uint64_
  * The same for a fault step: the window is while it was active (applied ->
  * healed), the baseline from START (else the first packet) to the first
  * fault; the highest ratio over the step's services (*ret_service, may be
- * NULL). -ENOENT if the step never became active, -ENODATA as above.
+ * NULL), from client as above. -ENOENT if the step never became active, -ENODATA as above.
  */
 int fl_wire_retry_ratio_fault(const struct fl_wire_report *r, uint32_t step,
-			      uint64_t *ret_ratio_milli, size_t *ret_service);
+			      const struct fl_wire_endpoint *client, uint64_t *ret_ratio_milli,
+			      size_t *ret_service);
 
 /* The report as one JSON object (docs/OBSERVER.md); caller frees; NULL on ENOMEM. */
 char *fl_wire_report_json(const struct fl_wire_report *r);

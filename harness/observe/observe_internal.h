@@ -8,6 +8,8 @@
 #define OBS_MAX_FLOWS	 (1u << 20)
 #define OBS_MAX_SAMPLES	 (1u << 20)
 #define OBS_MAX_ATTEMPTS (1u << 22)
+/* (service, client address) pairs whose attempts are kept apart (retry storms per client). */
+#define OBS_MAX_CLIENTS (1u << 16)
 /* Segments remembered per flow direction to recognise a retransmission exactly. */
 #define OBS_SEG_RING 16
 /* Requests waiting for an answer per UDP flow (older ones count as unanswered). */
@@ -47,8 +49,11 @@ struct obs_flow_dir {
 	uint32_t max_end; /* highest seq + len seen */
 };
 
+/*
+ * No device in the key: a router forwards a packet through two devices, and
+ * both sightings are one flow (struct obs_flow's owner keeps one of them).
+ */
 struct obs_flow_key {
-	uint32_t link; /* capture index << 24 | ifindex (SLL2): a packet seen on two links is two */
 	uint8_t family, proto;
 	uint16_t port[2];
 	uint8_t addr[2][16]; /* canonical order: (addr, port)[0] < (addr, port)[1] */
@@ -57,9 +62,19 @@ struct obs_flow_key {
 struct obs_flow {
 	struct obs_flow *next;
 	struct obs_flow_key key;
-	uint32_t svc;	/* index into the stats row: n_services for "everything else" */
-	uint8_t server; /* 0 or 1: which key side is the service (responder) */
+	uint32_t svc;	 /* index into the stats row: n_services for "everything else" */
+	uint8_t server;	 /* 0 or 1: which key side is the service (responder) */
+	uint32_t client; /* index into fl_observer's clients, or UINT32_MAX */
 	uint64_t last_ns;
+	/*
+	 * The one device (capture index << 24 | ifindex) whose sightings count:
+	 * where a packet to the service is seen first, the client's side. There
+	 * a router's capture sees the request before any fault and the answer
+	 * after every fault, as the client does. fixed: a packet to the service
+	 * has been seen there (until then a later one may move it).
+	 */
+	uint32_t owner;
+	bool owner_fixed;
 
 	/* TCP: one incarnation (a new ISN from the client starts another) */
 	bool syn_seen, synack_seen;
@@ -74,6 +89,14 @@ struct obs_flow {
 	uint64_t pending[OBS_UDP_PENDING];
 	uint8_t n_pending;
 	uint64_t udp_gap_ns; /* the last answer's time, 0 before the first */
+};
+
+/* Attempts of one client address towards one service. */
+struct obs_client {
+	uint32_t row;
+	uint8_t family;
+	uint8_t addr[16];
+	struct obs_vec t;
 };
 
 struct fl_observer {
@@ -91,6 +114,12 @@ struct fl_observer {
 	uint64_t flows_untracked; /* packets of flows the full table could not hold */
 
 	struct obs_vec *attempts; /* per row */
+	struct obs_client *clients;
+	size_t n_clients, cap_clients;
+	uint32_t *client_slots; /* open addressing: clients index + 1, 0 empty */
+	size_t n_client_slots;
+	uint64_t clients_untracked; /* attempts of pairs past OBS_MAX_CLIENTS */
+	uint64_t copies;	    /* sightings of a packet on a device not its flow's owner */
 
 	uint64_t packets, ignored;
 	uint64_t first_ns, last_ns;

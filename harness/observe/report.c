@@ -77,6 +77,7 @@ static void add_counters(struct fl_wire_stats *d, const struct fl_wire_stats *s)
 	d->icmp_unreach += s->icmp_unreach;
 	d->udp_requests += s->udp_requests;
 	d->udp_answered += s->udp_answered;
+	d->answers += s->answers;
 }
 
 /* Sums the rows selected in rows[] over the phases selected in phases[] (NULL: none). */
@@ -306,7 +307,7 @@ static void check_reject(const struct fl_step *st, const struct agg *base, const
 			 struct fl_wire_fault_check *c)
 {
 	uint64_t rejects = rejects_of(&dur->s);
-	uint64_t answered = dur->s.handshakes + dur->s.udp_answered;
+	uint64_t answered = dur->s.answers;
 	uint64_t attempts = dur->s.connections + dur->s.udp_requests;
 
 	c->metric = "rejects";
@@ -332,9 +333,9 @@ static void check_reject(const struct fl_step *st, const struct agg *base, const
 
 static void check_drop(const struct agg *base, const struct agg *dur, struct fl_wire_fault_check *c)
 {
-	uint64_t answered = dur->s.handshakes + dur->s.udp_answered + dur->s.response_gap.n;
+	uint64_t answered = dur->s.answers;
 	uint64_t attempts = dur->s.connections + dur->s.udp_requests;
-	uint64_t b_answered = base->s.handshakes + base->s.udp_answered + base->s.response_gap.n;
+	uint64_t b_answered = base->s.answers;
 	uint64_t b_attempts = base->s.connections + base->s.udp_requests;
 
 	c->metric = "answered";
@@ -480,8 +481,13 @@ static int check_blast(const struct fl_observer *o, uint32_t phase, const bool *
 		b->baseline_segments += base.s.dir[i].segments;
 		b->baseline_retrans += base.s.dir[i].retrans + base.s.dir[i].out_of_order;
 	}
-	b->rejects = rejects_of(&dur.s);
-	b->baseline_rejects = rejects_of(&base.s);
+	/*
+	 * Refusals from the far side only: a client that gives up on a hung
+	 * request resets its own connection, which is the fault's cascade
+	 * (judged by the flows), not the fault touching this traffic.
+	 */
+	b->rejects = dur.s.dir[FL_WIRE_FROM_SERVICE].rst + dur.s.icmp_unreach;
+	b->baseline_rejects = base.s.dir[FL_WIRE_FROM_SERVICE].rst + base.s.icmp_unreach;
 	if (dur.s.handshake_rtt.n && base.s.handshake_rtt.n) {
 		b->has_rtt = true;
 		b->rtt_delta_ns =
@@ -529,6 +535,9 @@ void fl_wire_report_free(struct fl_wire_report *r)
 			free(r->attempts[i]);
 	free(r->attempts);
 	free(r->n_attempts);
+	for (size_t i = 0; i < r->n_clients; i++)
+		free(r->clients[i].t);
+	free(r->clients);
 	free(r->applied_ns);
 	free(r->healed_ns);
 	free(r);
@@ -647,6 +656,24 @@ int fl_observer_report(const struct fl_observer *o, struct fl_wire_report **ret)
 			return k;
 		r->attempts_dropped += v->dropped;
 	}
+	r->clients = calloc(o->n_clients ? o->n_clients : 1, sizeof(*r->clients));
+	if (!r->clients)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_clients; i++) {
+		const struct obs_client *c = &o->clients[i];
+		const struct obs_vec *v = &c->t;
+		struct fl_wire_client_attempts *out = &r->clients[r->n_clients++];
+
+		out->service = c->row;
+		out->client.family = c->family;
+		memcpy(&out->client.addr, c->addr,
+		       c->family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr));
+		k = obs_vec_sorted(&v, 1, &out->t, &out->n);
+		if (k < 0)
+			return k;
+	}
+	r->clients_untracked = o->clients_untracked;
+	r->copies = o->copies;
 
 	if (o->n_captures) {
 		r->captures = malloc(o->n_captures * sizeof(*r->captures));
@@ -707,13 +734,37 @@ static size_t lower_bound(const uint64_t *v, size_t n, uint64_t x)
 	return lo;
 }
 
-static uint64_t count_in(const struct fl_wire_report *r, size_t row, uint64_t from, uint64_t to)
+static bool same_address(const struct fl_wire_endpoint *a, const struct fl_wire_endpoint *b)
 {
-	return lower_bound(r->attempts[row], r->n_attempts[row], to) -
-	       lower_bound(r->attempts[row], r->n_attempts[row], from);
+	if (a->family != b->family)
+		return false;
+	return a->family == AF_INET ? a->addr.v4.s_addr == b->addr.v4.s_addr
+				    : memcmp(&a->addr.v6, &b->addr.v6, sizeof(a->addr.v6)) == 0;
 }
 
-int fl_wire_retry_ratio(const struct fl_wire_report *r, size_t service, uint64_t window_start_ns,
+/* Attempts towards row (from client, if not NULL) in [from, to). */
+static uint64_t count_in(const struct fl_wire_report *r, size_t row,
+			 const struct fl_wire_endpoint *client, uint64_t from, uint64_t to)
+{
+	const uint64_t *t = r->attempts[row];
+	size_t n = r->n_attempts[row];
+
+	if (client) {
+		size_t i = 0;
+
+		while (i < r->n_clients && (r->clients[i].service != row ||
+					    !same_address(&r->clients[i].client, client)))
+			i++;
+		if (i == r->n_clients)
+			return 0;
+		t = r->clients[i].t;
+		n = r->clients[i].n;
+	}
+	return lower_bound(t, n, to) - lower_bound(t, n, from);
+}
+
+int fl_wire_retry_ratio(const struct fl_wire_report *r, size_t service,
+			const struct fl_wire_endpoint *client, uint64_t window_start_ns,
 			uint64_t window_end_ns, uint64_t baseline_start_ns,
 			uint64_t baseline_end_ns, uint64_t *ret_ratio_milli)
 {
@@ -723,10 +774,10 @@ int fl_wire_retry_ratio(const struct fl_wire_report *r, size_t service, uint64_t
 	if (service > r->n_services || window_start_ns >= window_end_ns ||
 	    baseline_start_ns >= baseline_end_ns)
 		return -EINVAL;
-	cb = count_in(r, service, baseline_start_ns, baseline_end_ns);
+	cb = count_in(r, service, client, baseline_start_ns, baseline_end_ns);
 	if (cb == 0)
 		return -ENODATA;
-	cw = count_in(r, service, window_start_ns, window_end_ns);
+	cw = count_in(r, service, client, window_start_ns, window_end_ns);
 	/* (cw / window) / (cb / baseline) * 1000, rounded to the nearest. */
 	num = (unsigned __int128)cw * (baseline_end_ns - baseline_start_ns) * 1000;
 	den = (unsigned __int128)cb * (window_end_ns - window_start_ns);
@@ -751,7 +802,8 @@ int fl_wire_baseline(const struct fl_wire_report *r, uint64_t *ret_from, uint64_
 }
 
 int fl_wire_retry_ratio_fault(const struct fl_wire_report *r, uint32_t step,
-			      uint64_t *ret_ratio_milli, size_t *ret_service)
+			      const struct fl_wire_endpoint *client, uint64_t *ret_ratio_milli,
+			      size_t *ret_service)
 {
 	const struct fl_scenario *s = r->plan->scenario;
 	const struct fl_step *st;
@@ -776,7 +828,8 @@ int fl_wire_retry_ratio_fault(const struct fl_wire_report *r, uint32_t step,
 	for (size_t i = 0; i < st->n_services; i++) {
 		uint64_t ratio;
 
-		k = fl_wire_retry_ratio(r, st->services[i].index, from, to, bfrom, bto, &ratio);
+		k = fl_wire_retry_ratio(r, st->services[i].index, client, from, to, bfrom, bto,
+					&ratio);
 		if (k == -ENODATA)
 			continue; /* no baseline rate for this one: nothing to compare */
 		if (k < 0)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The wire report as JSON (docs/OBSERVER.md describes every key). */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include "observe/observe.h"
 #include "util/strbuf.h"
@@ -101,9 +102,9 @@ static void stats_row(struct fl_strbuf *sb, const struct fl_wire_report *r, size
 			  ",\"syn\":%" PRIu64 ",\"syn_retrans\":%" PRIu64 ",\"synack\":%" PRIu64
 			  ",\"connections\":%" PRIu64 ",\"handshakes\":%" PRIu64
 			  ",\"icmp_unreach\":%" PRIu64 ",\"udp_requests\":%" PRIu64
-			  ",\"udp_answered\":%" PRIu64,
+			  ",\"udp_answered\":%" PRIu64 ",\"answers\":%" PRIu64,
 			  s->syn, s->syn_retrans, s->synack, s->connections, s->handshakes,
-			  s->icmp_unreach, s->udp_requests, s->udp_answered);
+			  s->icmp_unreach, s->udp_requests, s->udp_answered, s->answers);
 	fl_strbuf_append(sb, ",\"attempts_per_s\":");
 	attempt_rate(sb, r, p, s);
 	dist(sb, "handshake_rtt", &s->handshake_rtt);
@@ -134,9 +135,10 @@ char *fl_wire_report_json(const struct fl_wire_report *r)
 	instant(&sb, t0, r->last_ns);
 	fl_strbuf_appendf(&sb,
 			  ",\"stop\":\"%s\",\"packets\":%" PRIu64 ",\"ignored\":%" PRIu64
-			  ",\"flows_untracked\":%" PRIu64 ",\"attempts_dropped\":%" PRIu64,
+			  ",\"flows_untracked\":%" PRIu64 ",\"attempts_dropped\":%" PRIu64
+			  ",\"copies\":%" PRIu64 ",\"clients_untracked\":%" PRIu64,
 			  stop_name(r->stop), r->packets, r->ignored, r->flows_untracked,
-			  r->attempts_dropped);
+			  r->attempts_dropped, r->copies, r->clients_untracked);
 
 	fl_strbuf_append(&sb, ",\"captures\":[");
 	for (size_t i = 0; i < r->n_captures; i++) {
@@ -156,6 +158,17 @@ char *fl_wire_report_json(const struct fl_wire_report *r)
 		if (i)
 			fl_strbuf_append(&sb, ",");
 		service_name(&sb, r, i);
+	}
+
+	fl_strbuf_append(&sb, "],\"clients\":[");
+	for (size_t i = 0; i < r->n_clients; i++) {
+		const struct fl_wire_client_attempts *c = &r->clients[i];
+		char a[INET6_ADDRSTRLEN] = "";
+
+		inet_ntop(c->client.family, &c->client.addr, a, sizeof(a));
+		fl_strbuf_append(&sb, i ? ",{\"service\":" : "{\"service\":");
+		service_name(&sb, r, c->service);
+		fl_strbuf_appendf(&sb, ",\"address\":\"%s\",\"attempts\":%zu}", a, c->n);
 	}
 
 	fl_strbuf_append(&sb, "],\"phases\":[");
@@ -198,7 +211,7 @@ char *fl_wire_report_json(const struct fl_wire_report *r)
 				  fl_wire_verdict_to_string(c->verdict));
 		fl_strbuf_append_json(&sb, c->evidence);
 		fl_strbuf_append(&sb, ",\"retry_ratio_milli\":");
-		if (fl_wire_retry_ratio_fault(r, c->step, &ratio, &svc) == 0) {
+		if (fl_wire_retry_ratio_fault(r, c->step, NULL, &ratio, &svc) == 0) {
 			fl_strbuf_appendf(&sb, "%" PRIu64 ",\"retry_service\":", ratio);
 			service_name(&sb, r, svc);
 		} else {

@@ -6,7 +6,11 @@
 # predicts (its "# predicted-fail: NAME" lines) and pass otherwise; a
 # "# may-fail: NAME" line accepts either verdict, for an outcome the header
 # explains is left to chance.
-# Expectations named "(wire observer)" are informative and not judged here.
+# The "(wire observer)" expectations (no retry storm, from each shop's own
+# calls to the provider) are judged like the others. The faults' verdicts
+# from the wire, watched on the router's devices: a drop or reject must be
+# "ok"; any other kind must at least show an effect; no untargeted traffic
+# may be touched.
 # Usage: replay.sh FAULTLINE SCENARIO
 source "$(dirname "$0")/lib.sh" "$1"
 scenario=$2
@@ -21,11 +25,16 @@ if [ $rc -ne 1 ]; then
   cat "$WORK/run.out"
   fail "expected exit 1 (the fragile shop fails), got $rc"
 fi
-# The flows talk to the shops, so the wire is watched on the router's devices,
-# where forwarded packets count twice: no fault verdict may be printed from it.
-if grep -q "^wire: fault '" "$WORK/run.out" || ! grep -q "^wire: captured on every device" "$WORK/run.out"; then
+faults=$(grep -c "^  - .*fault: \|^    fault: " "$scenario")
+# A delay's measured size moves with its loss's retransmissions: "outside
+# tolerance" still shows its effect, and is accepted for kinds but drops.
+wire_ok=$(grep -cE "^wire: fault '[^']+' \([a-z-]+\): ok: " "$WORK/run.out")
+wire_soft=$(grep -E "^wire: fault '[^']+' \([a-z-]+\): outside tolerance: " "$WORK/run.out" |
+  grep -cvE "\((partition|blackhole|reject)\)")
+wire_ok=$((wire_ok + wire_soft))
+if [ "$wire_ok" -ne "$faults" ] || grep -q "^wire: untargeted traffic touched" "$WORK/run.out"; then
   grep "^wire:" "$WORK/run.out"
-  fail "the wire observer printed verdicts from double-counted router captures"
+  fail "the wire: $wire_ok of $faults faults verified, or untargeted traffic touched"
 fi
 
 if ! "$PY" - "$WORK/rep/report.json" "$scenario" <<'PY'; then
@@ -39,7 +48,7 @@ bad = []
 for name in sorted((predicted | either) - set(verdicts)):
     bad.append("predicted %r is not an expectation of the scenario" % name)
 for name, e in verdicts.items():
-    if "(wire observer)" in name or name in either:
+    if name in either:
         continue
     if name.startswith("resilient: "):
         want = "PASS"

@@ -311,6 +311,78 @@ def storm_fixture(out):
     p.write()
 
 
+def router_fixture(out):
+    """router.pcap (Linux cooked v2, two devices of a router): the storm scenario's api-down.
+
+    Two clients, 10.0.1.1 (calm) and 10.0.1.2 (stormy), reach api (10.0.0.2:80) through a
+    router captured on its client side (ifindex 2) and its api side (ifindex 3): every packet
+    that crosses is seen twice, first on the device it comes in by, 10 us later on the one it
+    leaves by. Counted once, where the client is: ifindex 2.
+    Baseline [0, 2s): each client a handshake every 200 ms (10 each): SYN in on 2 at t, out
+    on 3 at t+10us; SYN-ACK in on 3 at t+1ms, out on 2 at t+1.01ms; ACK in on 2 at t+1.02ms,
+    out on 3 at t+1.03ms. api in phase 0: 20 connections, 20 handshakes, RTT 1.01 ms each.
+    A flow seen first mid-way from the far side: api -> 10.0.1.1:40000 data on 3 only at
+    10 ms (its first sighting: counted there), then client data in on 2 at 20 ms (the flow
+    moves to 2) and out on 3 at 20.01 ms, api data in on 3 at 30 ms and out on 2 at 30.01 ms.
+    Phase 0: to api 20 SYN + 20 ACK + 1 data = 41 packets, from api 20 + 2 = 22.
+    Copies not counted again: 20 x 3 + 2 = 62.
+    Fault [2s, 4s) (blackholed at the router: SYNs seen on 2 only): 10.0.1.1 one SYN per
+    200 ms (10), 10.0.1.2 one per 50 ms (40), and 10.0.1.1 once more at 3.9 s, resent after
+    the heal at 4.1 s and answered then (SYN-ACK in on 3 at 4.101 s, out on 2 10 us later):
+    a handshake of the fault's phase, but an answer of the next one. Copies: 62 + 2 = 64.
+    Retry ratios: 10.0.1.1 1100, 10.0.1.2 4000, api from everyone (51 vs 20) 2550.
+    The blackhole: 0 answers while active, to 51 attempts; 1 answer after it.
+    Untargeted, on 2 only: 10.0.2.1:45000 -> 10.0.3.1:8080 and :45001, a handshake (1 ms) at
+    0.5 s and at 2.5 s; the second one's client gives up at 2.6 s with a RST of its own: the
+    fault's cascade, not the fault touching that traffic (blast radius: 0 rejects, untouched).
+    """
+    p = Pcap(os.path.join(out, "router.pcap"), LINKTYPE_LINUX_SLL2, sll2)
+    calm, storm = "10.0.1.1", "10.0.1.2"
+    US = 1000
+    port = 31000
+    for i in range(10):
+        for c, off in ((calm, 0), (storm, 100 * MS)):
+            t = T0 + 50 * MS + off + i * 200 * MS
+            syn = tcp(c, API4, port, 80, 100 + i, 0, SYN)
+            synack = tcp(API4, c, 80, port, 9000 + i, 101 + i, SYN | ACK)
+            ack = tcp(c, API4, port, 80, 101 + i, 9001 + i, ACK)
+            p.add(t, syn, ifindex=2, outgoing=False)
+            p.add(t + 10 * US, syn, ifindex=3, outgoing=True)
+            p.add(t + MS, synack, ifindex=3, outgoing=False)
+            p.add(t + MS + 10 * US, synack, ifindex=2, outgoing=True)
+            p.add(t + MS + 20 * US, ack, ifindex=2, outgoing=False)
+            p.add(t + MS + 30 * US, ack, ifindex=3, outgoing=True)
+            port += 1
+    mid_s = tcp(API4, calm, 80, 40000, 7000, 500, PSH | ACK, 50)
+    mid_c = tcp(calm, API4, 40000, 80, 500, 7050, PSH | ACK, 50)
+    mid_s2 = tcp(API4, calm, 80, 40000, 7050, 550, PSH | ACK, 50)
+    p.add(T0 + 10 * MS, mid_s, ifindex=3, outgoing=False)
+    p.add(T0 + 20 * MS, mid_c, ifindex=2, outgoing=False)
+    p.add(T0 + 20 * MS + 10 * US, mid_c, ifindex=3, outgoing=True)
+    p.add(T0 + 30 * MS, mid_s2, ifindex=3, outgoing=False)
+    p.add(T0 + 30 * MS + 10 * US, mid_s2, ifindex=2, outgoing=True)
+    for i in range(10):
+        p.add(T0 + 2 * S + 25 * MS + i * 200 * MS, tcp(calm, API4, port, 80, 300 + i, 0, SYN),
+              ifindex=2, outgoing=False)
+        port += 1
+    for i in range(40):
+        p.add(T0 + 2 * S + 12500000 + i * 50 * MS, tcp(storm, API4, port, 80, 400 + i, 0, SYN),
+              ifindex=2, outgoing=False)
+        port += 1
+    for k, t in enumerate((T0 + 500 * MS, T0 + 2500 * MS)):
+        handshake(p, t, "10.0.2.1", "10.0.3.1", 45000 + k, 8080, MS, ifindex=2, outgoing=False)
+    p.add(T0 + 2600 * MS, tcp("10.0.2.1", "10.0.3.1", 45001, 8080, 1001, 5001, RST | ACK),
+          ifindex=2, outgoing=False)
+    late = tcp(calm, API4, port, 80, 600, 0, SYN)
+    late_ack = tcp(API4, calm, 80, port, 9600, 601, SYN | ACK)
+    p.add(T0 + 3900 * MS, late, ifindex=2, outgoing=False)
+    p.add(T0 + 4100 * MS, late, ifindex=2, outgoing=False)
+    p.add(T0 + 4100 * MS + 10 * US, late, ifindex=3, outgoing=True)
+    p.add(T0 + 4101 * MS, late_ack, ifindex=3, outgoing=False)
+    p.add(T0 + 4101 * MS + 10 * US, late_ack, ifindex=2, outgoing=True)
+    p.write()
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "fixtures")
     os.makedirs(out, exist_ok=True)
@@ -318,6 +390,7 @@ def main():
     retrans_fixture(out)
     reject_fixture(out)
     storm_fixture(out)
+    router_fixture(out)
 
 
 if __name__ == "__main__":

@@ -219,7 +219,7 @@ int main(void)
 		      fl_wire_report_stats(r, 3, ECHO)->udp_answered == 0,
 	      "echo-dark: 20 requests, none answered expected");
 
-	k = fl_wire_retry_ratio_fault(r, ECHO_DARK, &ratio, NULL);
+	k = fl_wire_retry_ratio_fault(r, ECHO_DARK, NULL, &ratio, NULL);
 	check(k == 0 && ratio > 2000 && ratio < 8000, "echo-dark retry ratio %llu.%03llu (%d)",
 	      (unsigned long long)ratio / 1000, (unsigned long long)ratio % 1000, k);
 

@@ -458,7 +458,7 @@ static const char storm_yaml[] = "version: 1\n"
 				 "  - { at: 4s, heal: [api-down] }\n"
 				 "  - { at: 5s, end: true }\n";
 
-static void storm_world(struct world *w, const char *port)
+static void storm_world(struct world *w, const char *port, const char *fixture)
 {
 	char buf[sizeof(storm_yaml) + 8];
 	const char *at = strstr(storm_yaml, "PORT");
@@ -469,7 +469,7 @@ static void storm_world(struct world *w, const char *port)
 	event(w, FL_PHASE_STEP_APPLIED, 0, T0 + 2 * SEC);
 	event(w, FL_PHASE_STEP_APPLIED, 1, T0 + 4 * SEC);
 	event(w, FL_PHASE_STEP_APPLIED, 2, T0 + 5 * SEC);
-	feed(w, "storm.pcap");
+	feed(w, fixture);
 }
 
 static void test_retry_storm(void **state)
@@ -478,37 +478,38 @@ static void test_retry_storm(void **state)
 	uint64_t ratio = 0;
 	size_t svc = 99;
 
-	storm_world(&w, "80");
+	storm_world(&w, "80", "storm.pcap");
 	assert_u64_equal(w.r->n_attempts[0], 110);
 	assert_u64_equal(st(&w, 1, 0)->syn, 90);
 	assert_u64_equal(st(&w, 1, 0)->syn_retrans, 10);
 	assert_u64_equal(st(&w, 1, 0)->connections, 80);
 
-	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 0, &ratio, &svc), 0);
+	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 0, NULL, &ratio, &svc), 0);
 	assert_u64_equal(ratio, 4000);
 	assert_int_equal(svc, 0);
-	assert_int_equal(
-		fl_wire_retry_ratio(w.r, 0, T0 + 2 * SEC, T0 + 3 * SEC, T0, T0 + 2 * SEC, &ratio),
-		0);
+	assert_int_equal(fl_wire_retry_ratio(w.r, 0, NULL, T0 + 2 * SEC, T0 + 3 * SEC, T0,
+					     T0 + 2 * SEC, &ratio),
+			 0);
 	assert_u64_equal(ratio, 4000);
-	assert_int_equal(
-		fl_wire_retry_ratio(w.r, 0, T0 + 4 * SEC, T0 + 5 * SEC, T0, T0 + 2 * SEC, &ratio),
-		0);
+	assert_int_equal(fl_wire_retry_ratio(w.r, 0, NULL, T0 + 4 * SEC, T0 + 5 * SEC, T0,
+					     T0 + 2 * SEC, &ratio),
+			 0);
 	assert_u64_equal(ratio, 1000);
 	/* Half a second of 40/s against 10/s: still 4. */
-	assert_int_equal(
-		fl_wire_retry_ratio(w.r, 0, T0 + 2500 * MS, T0 + 3 * SEC, T0, T0 + 2 * SEC, &ratio),
-		0);
+	assert_int_equal(fl_wire_retry_ratio(w.r, 0, NULL, T0 + 2500 * MS, T0 + 3 * SEC, T0,
+					     T0 + 2 * SEC, &ratio),
+			 0);
 	assert_u64_equal(ratio, 4000);
 	/* dns never had an attempt: no baseline rate; bad windows. */
 	ratio = 7;
-	assert_int_equal(
-		fl_wire_retry_ratio(w.r, 1, T0 + 2 * SEC, T0 + 4 * SEC, T0, T0 + 2 * SEC, &ratio),
-		-ENODATA);
+	assert_int_equal(fl_wire_retry_ratio(w.r, 1, NULL, T0 + 2 * SEC, T0 + 4 * SEC, T0,
+					     T0 + 2 * SEC, &ratio),
+			 -ENODATA);
 	assert_u64_equal(ratio, 7);
-	assert_int_equal(fl_wire_retry_ratio(w.r, 0, T0, T0, T0, T0 + SEC, &ratio), -EINVAL);
-	assert_int_equal(fl_wire_retry_ratio(w.r, 5, T0, T0 + 1, T0, T0 + SEC, &ratio), -EINVAL);
-	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 1, &ratio, NULL), -EINVAL);
+	assert_int_equal(fl_wire_retry_ratio(w.r, 0, NULL, T0, T0, T0, T0 + SEC, &ratio), -EINVAL);
+	assert_int_equal(fl_wire_retry_ratio(w.r, 5, NULL, T0, T0 + 1, T0, T0 + SEC, &ratio),
+			 -EINVAL);
+	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 1, NULL, &ratio, NULL), -EINVAL);
 
 	/* The blackhole: 80 attempts, none answered. */
 	assert_int_equal(check_of(&w, 0)->verdict, FL_WIRE_VERDICT_OK);
@@ -517,12 +518,80 @@ static void test_retry_storm(void **state)
 	world_free(&w);
 }
 
+/*
+ * router.pcap: a router captured on both its devices. Each packet counts
+ * once, on the client's side; the retry ratio tells the stormy client from
+ * the calm one.
+ */
+static void test_router_two_devices(void **state)
+{
+	struct fl_wire_endpoint calm = {.family = AF_INET}, storm = {.family = AF_INET},
+				stranger = {.family = AF_INET};
+	const struct fl_wire_stats *s0;
+	struct world w;
+	uint64_t ratio = 0;
+	size_t svc = 99;
+
+	inet_pton(AF_INET, "10.0.1.1", &calm.addr.v4);
+	inet_pton(AF_INET, "10.0.1.2", &storm.addr.v4);
+	inet_pton(AF_INET, "10.0.1.3", &stranger.addr.v4);
+	storm_world(&w, "80", "router.pcap");
+
+	s0 = st(&w, 0, 0);
+	assert_u64_equal(s0->connections, 20);
+	assert_u64_equal(s0->handshakes, 20);
+	assert_u64_equal(s0->synack, 20);
+	assert_u64_equal(s0->dir[FL_WIRE_TO_SERVICE].packets, 41);
+	assert_u64_equal(s0->dir[FL_WIRE_FROM_SERVICE].packets, 22);
+	/* The client's view: SYN in on one side, SYN-ACK out on the same side. */
+	assert_u64_equal(s0->handshake_rtt.n, 20);
+	assert_u64_equal(s0->handshake_rtt.min_ns, 1010000);
+	assert_u64_equal(s0->handshake_rtt.max_ns, 1010000);
+	assert_u64_equal(s0->answers, 20 + 1);
+	assert_u64_equal(w.r->copies, 64);
+	assert_u64_equal(w.r->n_attempts[0], 71);
+	assert_int_equal(w.r->n_clients, 2);
+
+	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 0, NULL, &ratio, &svc), 0);
+	assert_u64_equal(ratio, 2550);
+	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 0, &calm, &ratio, &svc), 0);
+	assert_u64_equal(ratio, 1100);
+	assert_int_equal(svc, 0);
+	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 0, &storm, &ratio, &svc), 0);
+	assert_u64_equal(ratio, 4000);
+	assert_int_equal(fl_wire_retry_ratio(w.r, 0, &storm, T0 + 2 * SEC, T0 + 4 * SEC, T0,
+					     T0 + 2 * SEC, &ratio),
+			 0);
+	assert_u64_equal(ratio, 4000);
+	ratio = 7;
+	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 0, &stranger, &ratio, NULL), -ENODATA);
+	assert_u64_equal(ratio, 7);
+
+	/*
+	 * The blackhole, seen from the client's side: 51 attempts, none answered
+	 * while it was active; the SYN resent and answered after the heal is a
+	 * handshake of the fault's phase, an answer of the next.
+	 */
+	assert_u64_equal(st(&w, 1, 0)->handshakes, 1);
+	assert_u64_equal(st(&w, 1, 0)->answers, 0);
+	assert_u64_equal(st(&w, 2, 0)->answers, 1);
+	assert_str(check_of(&w, 0)->metric, "answered");
+	assert_int_equal(check_of(&w, 0)->samples, 51);
+	/* A client resetting its own connection to an untargeted host: not a refusal. */
+	assert_u64_equal(st(&w, 1, 2)->dir[FL_WIRE_TO_SERVICE].rst, 1);
+	assert_int_equal(w.r->n_blast, 1);
+	assert_u64_equal(w.r->blast[0].rejects, 0);
+	assert_false(w.r->blast[0].touched);
+	assert_int_equal(check_of(&w, 0)->verdict, FL_WIRE_VERDICT_OK);
+	world_free(&w);
+}
+
 /* The blackhole aimed at the wrong port; what it "did" shows on untargeted traffic. */
 static void test_untargeted_touched(void **state)
 {
 	struct world w;
 
-	storm_world(&w, "8080");
+	storm_world(&w, "8080", "storm.pcap");
 	assert_int_equal(check_of(&w, 0)->verdict, FL_WIRE_VERDICT_NO_EFFECT);
 	assert_int_equal(w.r->n_blast, 1);
 	assert_u64_equal(w.r->blast[0].segments, 90);
@@ -810,6 +879,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_retransmissions),
 		cmocka_unit_test(test_reject),
 		cmocka_unit_test(test_retry_storm),
+		cmocka_unit_test(test_router_two_devices),
 		cmocka_unit_test(test_untargeted_touched),
 		cmocka_unit_test(test_phase_by_timestamp),
 		cmocka_unit_test(test_clock_offset),
