@@ -15,7 +15,15 @@
  *
  * Paced for an emulated guest on a shared host (docs/VM-TIER.md): echoes
  * 0.5-5 ms apart, long waits for stragglers, B measured at the same moments
- * as A where timing matters, one fresh sample deciding a statistical miss.
+ * as A where timing matters.
+ *
+ * Every statistical part (a 99% interval, a range of a simulated model, the
+ * DKW band) that misses is logged, and one fresh sample (a new measurement
+ * with new traffic) decides alone: a miss in it fails (resampled() and
+ * held() below). A check made once would fail by chance about once in 100
+ * runs; a real defect misses twice. What must hold exactly (nothing lost,
+ * one flipped bit, B untouched, the seed's repeat) is asserted in every
+ * sample and never resampled.
  *
  * CASE.check lines (F: 4, 6 or 4,6; `#` starts a comment):
  *   engine E                       the planner chose engine E for every fault
@@ -49,7 +57,9 @@
  *                                  right after a loss inside the 0.1..99.9%
  *                                  range of netem's correlated model, simulated
  *   F seed-repeat N P              loss P with the step's seed: both passes
- *                                  lose the same echoes (must be the first check)
+ *                                  lose the same echoes, exactly; the loss
+ *                                  count inside the 99% interval of P (must be
+ *                                  the first check)
  *   F delay-corr N D J C           delay D +- J (normal) with correlation C:
  *                                  the lag-1 autocorrelation of A's added
  *                                  delays is at least half what C gives when
@@ -67,6 +77,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,6 +379,47 @@ static void udp_burst(int srv, int fam, unsigned n, unsigned interval_us, unsign
 	b->server_rx = __atomic_load_n(&T->srv[srv].ctr->udp_rx[fam], __ATOMIC_SEQ_CST) - rx0;
 }
 
+/* ---- statistical checks: a miss, then one fresh sample that decides ------------------ */
+
+/*
+ * A 99% interval misses by chance once in 100 samples; a check made once
+ * would fail that often. Every statistical check is therefore a sample():
+ * one measurement with traffic of its own, which asserts what must hold
+ * exactly and judges its statistical part with held(). resampled() calls
+ * it with last false; if that sample misses, once more with last true: that
+ * fresh sample alone decides, and a miss in it fails (held() asserts). A
+ * wrong rate, or none at all, misses both. u: the check's own state.
+ */
+typedef bool sample_fn(const struct check *c, int fam, bool last, void *u);
+
+static void resampled(sample_fn *sample, const struct check *c, int fam, void *u)
+{
+	if (!sample(c, fam, false, u))
+		sample(c, fam, true, u);
+}
+
+/*
+ * The statistical part of a sample: true if ok. Else fmt says how A's
+ * measurement missed: in the first sample that is logged and false
+ * returned (take the fresh one), in the last it fails, "twice in a row".
+ */
+static bool held(const struct check *c, int fam, bool last, bool ok, const char *fmt, ...)
+	_printf_(5, 6);
+static bool held(const struct check *c, int fam, bool last, bool ok, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	if (ok)
+		return true;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	it_assert(!last, "%s %s: %s, twice in a row", c->text, it_fam_name(fam), what);
+	it_log("  A %s: %s: %s: one fresh sample decides", it_fam_name(fam), c->text, what);
+	return false;
+}
+
 /* ---- delay distributions ---------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
@@ -488,9 +540,12 @@ static double dist_quantile(const struct dist *D, double q)
  * same moments, F(x) = mean_j P(D <= x - b_j + mean). A's
  * empirical CDF must stay within eps of it everywhere: eps is the
  * Dvoretzky-Kiefer-Wolfowitz bound for A's sample at alpha 0.001, plus
- * 4 standard errors of the mean over B's sample at that point.
+ * 4 standard errors of the mean over B's sample at that point. A wrong
+ * distribution misses in both samples; timing noise of this emulated guest
+ * that B's round trips did not show (a host busy elsewhere) rarely spoils
+ * two in a row.
  */
-static bool dist_sample(const struct check *c, int fam, bool last)
+static bool dist_sample(const struct check *c, int fam, bool last, void *u)
 {
 	const unsigned n = c->n;
 	_cleanup_free_ double *a = calloc(n, sizeof(double));
@@ -499,6 +554,7 @@ static bool dist_sample(const struct check *c, int fam, bool last)
 	struct dist D = {.d = c->dist, .mu_us = c->d_ns / 1e3, .sigma_us = c->j_ns / 1e3};
 	double worst = 0, worst_x = 0, worst_eps = 0, b_med, b_iqr;
 
+	(void)u;
 	it_assert(a && b, "out of memory");
 	if (c->dist != FL_DIST_UNIFORM) {
 		int16_t table[FL_DIST_SIZE];
@@ -557,70 +613,50 @@ static bool dist_sample(const struct check *c, int fam, bool last)
 	/* B is untargeted: only its own reference netem delays it, not the fault too. */
 	it_assert(b_med < 1.5 * D.mu_us, "%s %s: B (untargeted) median %.3f ms: delayed twice?",
 		  c->text, it_fam_name(fam), b_med / 1e3);
-	if (worst > 0 && !last) {
-		it_log("  A %s: outside the band by %.4f (band %.4f) at %.3f ms added; the "
-		       "guest's timing is shared with the host's load: one fresh sample decides",
-		       it_fam_name(fam), worst, worst_eps, worst_x / 1e3);
+	if (!held(c, fam, last, worst == 0,
+		  "A's round trips leave the band of netem's %s delay plus B's noise by %.4f (of "
+		  "probability; band %.4f) at %.3f ms added",
+		  fl_distribution_to_string(c->dist), worst, worst_eps, worst_x / 1e3))
 		return false;
-	}
-	it_assert(worst == 0,
-		  "%s %s: A's round trips leave the band of netem's %s delay plus B's noise by "
-		  "%.4f (of probability; band %.4f) at %.3f ms added, twice: not the distribution "
-		  "asked",
-		  c->text, it_fam_name(fam), fl_distribution_to_string(c->dist), worst, worst_eps,
-		  worst_x / 1e3);
 	it_log("  B %s: median %.3f ms: its own reference delay only", it_fam_name(fam),
 	       b_med / 1e3);
 	return true;
 }
 
-/*
- * A wrong distribution fails both samples; timing noise of this emulated
- * guest that B's round trips did not show (a host busy elsewhere) rarely
- * spoils two in a row.
- */
-static void check_dist(const struct check *c, int fam)
-{
-	if (!dist_sample(c, fam, false))
-		dist_sample(c, fam, true);
-}
-
 /* ---- duplicate ---------------------------------------------------------------------- */
 
-static void check_dup(const struct check *c, int fam)
+/* A receives N + d datagrams, d inside the 99% interval; every copy is echoed back. */
+static bool dup_sample(const struct check *c, int fam, bool last, void *u)
 {
 	struct burst b;
 	unsigned lo, hi;
 	uint64_t dups;
 
+	(void)u;
 	it_binomial_interval(c->n, c->p, 0.01, &lo, &hi);
-	/*
-	 * Outside the 99 % interval by chance once in 100 samples: then one fresh
-	 * sample decides (as the integration tier's loss checks do). A wrong rate
-	 * misses both.
-	 */
-	for (int attempt = 0;; attempt++) {
-		udp_burst(IT_A, fam, c->n, 500, 300, (uint32_t)random(), &b, -1, NULL, NULL);
-		free(b.copies);
-		it_assert(b.sent == c->n && b.distinct == c->n,
-			  "%s %s: %u sent, %u distinct echoes: nothing may be lost", c->text,
-			  it_fam_name(fam), b.sent, b.distinct);
-		dups = b.server_rx - c->n;
-		if (attempt > 0 || (b.server_rx >= c->n && dups >= lo && dups <= hi))
-			break;
-		it_log("  A %s: %s: %llu duplicates, outside %u..%u: one fresh sample decides",
-		       it_fam_name(fam), c->text, (unsigned long long)dups, lo, hi);
-	}
+	udp_burst(IT_A, fam, c->n, 500, 300, (uint32_t)random(), &b, -1, NULL, NULL);
+	free(b.copies);
+	it_assert(b.sent == c->n && b.distinct == c->n && b.server_rx >= c->n,
+		  "%s %s: %u sent, %u distinct echoes, A received %llu: nothing may be lost",
+		  c->text, it_fam_name(fam), b.sent, b.distinct, (unsigned long long)b.server_rx);
+	dups = b.server_rx - c->n;
 	it_log("  A %s: %s: A received %llu for %u sent: %llu duplicates (99%% interval %u..%u); "
 	       "%u echoes came back",
 	       it_fam_name(fam), c->text, (unsigned long long)b.server_rx, c->n,
 	       (unsigned long long)dups, lo, hi, b.echoes);
-	it_assert(b.server_rx >= c->n && dups >= lo && dups <= hi,
-		  "%s %s: %llu duplicates of %u, outside the 99%% binomial interval %u..%u",
-		  c->text, it_fam_name(fam), (unsigned long long)dups, c->n, lo, hi);
 	it_assert(b.echoes == b.server_rx,
 		  "%s %s: A echoed %llu datagrams, %u came back: every copy travels back", c->text,
 		  it_fam_name(fam), (unsigned long long)b.server_rx, b.echoes);
+	return held(c, fam, last, dups >= lo && dups <= hi,
+		    "%llu duplicates of %u, outside the 99%% binomial interval %u..%u",
+		    (unsigned long long)dups, c->n, lo, hi);
+}
+
+static void check_dup(const struct check *c, int fam)
+{
+	struct burst b;
+
+	resampled(dup_sample, c, fam, NULL);
 	udp_burst(IT_B, fam, c->n, 500, 300, (uint32_t)random(), &b, -1, NULL, NULL);
 	free(b.copies);
 	it_assert(b.server_rx == c->n && b.echoes == c->n,
@@ -632,11 +668,12 @@ static void check_dup(const struct check *c, int fam)
 
 /* ---- loss --------------------------------------------------------------------------------- */
 
-static bool loss_sample(const struct check *c, int fam, bool last)
+static bool loss_sample(const struct check *c, int fam, bool last, void *u)
 {
 	struct burst b;
 	unsigned lo, hi, lost;
 
+	(void)u;
 	udp_burst(IT_A, fam, c->n, 1000, 1000, (uint32_t)random(), &b, -1, NULL, NULL);
 	free(b.copies);
 	it_assert(b.sent == c->n, "%s %s: %u of %u sent", c->text, it_fam_name(fam), b.sent, c->n);
@@ -650,20 +687,15 @@ static bool loss_sample(const struct check *c, int fam, bool last)
 		  c->text, it_fam_name(fam), (unsigned long long)b.server_rx, b.distinct,
 		  c->from ? "every request arrives, answers are lost"
 			  : "lost requests, every arrived one answered");
-	if (lost >= lo && lost <= hi)
-		return true;
-	/* Outside by chance once in 100 runs: then one fresh sample decides. */
-	it_assert(!last, "%s %s: loss outside its 99%% binomial interval twice in a row", c->text,
-		  it_fam_name(fam));
-	return false;
+	return held(c, fam, last, lost >= lo && lost <= hi,
+		    "lost %u of %u, outside the 99%% binomial interval %u..%u", lost, c->n, lo, hi);
 }
 
 static void check_loss(const struct check *c, int fam)
 {
 	struct burst b;
 
-	if (!loss_sample(c, fam, false))
-		loss_sample(c, fam, true);
+	resampled(loss_sample, c, fam, NULL);
 	udp_burst(IT_B, fam, c->n, 1000, 1000, (uint32_t)random(), &b, -1, NULL, NULL);
 	free(b.copies);
 	it_assert(b.distinct == c->n && b.server_rx == c->n,
@@ -782,7 +814,8 @@ static unsigned damaged(struct capture *c, unsigned *ret_one_bit, unsigned *ret_
 		uint32_t tag, seq;
 
 		for (size_t i = 0; i < l4 + 8; i++)
-			if (fixed[i] && !(i >= l4 + 6 && i < l4 + 8) && !ipv4_counter(c->fam, i - l3))
+			if (fixed[i] && !(i >= l4 + 6 && i < l4 + 8) &&
+			    !ipv4_counter(c->fam, i - l3))
 				bits += (unsigned)__builtin_popcount(f[i] ^ tmpl[i]);
 		if (c->fam == IT_V4 && ip_csum(f + l3, 20) != 0)
 			hidden = true; /* a flip in the identification or the checksum */
@@ -841,27 +874,21 @@ static void corrupt_run(const struct check *c, int srv, int fam, unsigned *ret_b
 	free(cap.frames);
 }
 
-static void check_corrupt(const struct check *c, int fam)
+static bool corrupt_sample(const struct check *c, int fam, bool last, void *u)
 {
 	unsigned bad, frames, one, multi, blind, lo, hi;
 	size_t len;
 	double p_seen;
 
-	/* Outside the 99 % interval by chance once in 100: one fresh sample decides (check_dup). */
-	for (int attempt = 0;; attempt++) {
-		corrupt_run(c, IT_A, fam, &bad, &frames, &one, &multi, &blind, &len);
-		/* netem flips one bit anywhere in the frame; the blind bits go unseen. */
-		p_seen = c->p * (double)(len * 8 - blind) / (double)(len * 8);
-		/*
-		 * Out of the frames captured: one lost on the way (a full backlog) is
-		 * lost whether or not netem damaged it.
-		 */
-		it_binomial_interval(frames, p_seen, 0.01, &lo, &hi);
-		if (attempt > 0 || multi > 0 || (bad >= lo && bad <= hi))
-			break;
-		it_log("  A %s: %s: %u damaged of %u, outside %u..%u: one fresh sample decides",
-		       it_fam_name(fam), c->text, bad, frames, lo, hi);
-	}
+	(void)u;
+	corrupt_run(c, IT_A, fam, &bad, &frames, &one, &multi, &blind, &len);
+	/* netem flips one bit anywhere in the frame; the blind bits go unseen. */
+	p_seen = c->p * (double)(len * 8 - blind) / (double)(len * 8);
+	/*
+	 * Out of the frames captured: one lost on the way (a full backlog) is
+	 * lost whether or not netem damaged it.
+	 */
+	it_binomial_interval(frames, p_seen, 0.01, &lo, &hi);
 	it_log("  A %s: %s: %u frames of %zu bytes captured on A's eth0, %u damaged (%u by one "
 	       "bit, %u by more, %u where only a checksum tells; 99%% interval %u..%u for "
 	       "p=%.4f seen)",
@@ -869,9 +896,17 @@ static void check_corrupt(const struct check *c, int fam)
 	       p_seen);
 	it_assert(multi == 0, "%s %s: %u frames with more than one bit flipped: netem flips one",
 		  c->text, it_fam_name(fam), multi);
-	it_assert(bad >= lo && bad <= hi,
-		  "%s %s: %u damaged frames of %u, outside the 99%% binomial interval %u..%u",
-		  c->text, it_fam_name(fam), bad, frames, lo, hi);
+	return held(c, fam, last, bad >= lo && bad <= hi,
+		    "%u damaged frames of %u, outside the 99%% binomial interval %u..%u", bad,
+		    frames, lo, hi);
+}
+
+static void check_corrupt(const struct check *c, int fam)
+{
+	unsigned bad, frames, one, multi, blind;
+	size_t len;
+
+	resampled(corrupt_sample, c, fam, NULL);
 	corrupt_run(c, IT_B, fam, &bad, &frames, &one, &multi, &blind, &len);
 	it_assert(bad == 0, "%s %s: B (untargeted): %u damaged frames of %u", c->text,
 		  it_fam_name(fam), bad, frames);
@@ -880,7 +915,13 @@ static void check_corrupt(const struct check *c, int fam)
 
 /* ---- reorder ------------------------------------------------------------------------------ */
 
-static void check_reorder(const struct check *c, int fam)
+/*
+ * Pairs to A and B: A's echoes sent at once (not delayed by D against B's
+ * at the same moment) inside the 99% interval of P, which decides whether a
+ * fresh sample is taken; in the sample that counts, the rest are D late and
+ * some overtake earlier ones. B is never delayed, in any sample.
+ */
+static bool reorder_sample(const struct check *c, int fam, bool last, void *u)
 {
 	_cleanup_free_ double *a = calloc(c->n, sizeof(double));
 	_cleanup_free_ double *b = calloc(c->n, sizeof(double));
@@ -889,6 +930,7 @@ static void check_reorder(const struct check *c, int fam)
 	double b_med, cut, added, arrived_max = 0;
 	const double d_us = c->d_ns / 1e3;
 
+	(void)u;
 	it_assert(a && b && late, "out of memory");
 	rtt_pair(c, fam, c->n, a, b);
 	for (unsigned i = 0; i < c->n; i++) {
@@ -915,16 +957,18 @@ static void check_reorder(const struct check *c, int fam)
 	       "earlier; B's median %.3f ms",
 	       it_fam_name(fam), c->text, early, c->n, lo, hi, cut / 1e3, added / 1e3, overtakes,
 	       b_med / 1e3);
-	it_assert(early >= lo && early <= hi,
-		  "%s %s: %u of %u not delayed, outside the 99%% binomial interval %u..%u", c->text,
-		  it_fam_name(fam), early, c->n, lo, hi);
+	it_assert(b_med < cut, "%s %s: B (untargeted) median %.3f ms: it must not be delayed",
+		  c->text, it_fam_name(fam), b_med / 1e3);
+	if (!held(c, fam, last, early >= lo && early <= hi,
+		  "%u of %u not delayed, outside the 99%% binomial interval %u..%u", early, c->n,
+		  lo, hi))
+		return false;
 	it_assert(fabs(added - d_us) < d_us / 10,
 		  "%s %s: the delayed ones waited a median %.3f ms more than B's, expected %.3f ms",
 		  c->text, it_fam_name(fam), added / 1e3, d_us / 1e3);
 	it_assert(overtakes > 0, "%s %s: nothing overtook an earlier packet: no reordering",
 		  c->text, it_fam_name(fam));
-	it_assert(b_med < cut, "%s %s: B (untargeted) median %.3f ms: it must not be delayed",
-		  c->text, it_fam_name(fam), b_med / 1e3);
+	return true;
 }
 
 /* ---- correlated loss: netem's model, simulated -------------------------------------------- */
@@ -986,6 +1030,34 @@ static void lockstep(const struct check *c, int fam, bool *echoed, struct it_udp
 		  it_fam_name(fam), (unsigned long long)u->server_rx, u->echoed);
 }
 
+/* What netem's correlated model gives for N echoes: the 0.1..99.9% range of each count. */
+struct burst_model {
+	unsigned lost_lo, lost_hi, after_lo, after_hi;
+};
+
+static bool burst_sample(const struct check *c, int fam, bool last, void *u)
+{
+	const struct burst_model *m = u;
+	_cleanup_free_ bool *echoed = calloc(c->n, sizeof(bool));
+	struct it_udp_lockstep ls;
+	unsigned lost = 0, after = 0;
+
+	it_assert(echoed, "out of memory");
+	lockstep(c, fam, echoed, &ls);
+	for (unsigned i = 0; i < c->n; i++) {
+		lost += !echoed[i];
+		after += i > 0 && !echoed[i] && !echoed[i - 1];
+	}
+	it_log("  A %s: %s: %u of %u lost, %u right after a loss", it_fam_name(fam), c->text, lost,
+	       c->n, after);
+	return held(c, fam, last, lost >= m->lost_lo && lost <= m->lost_hi,
+		    "%u lost: outside what netem's correlated loss gives (%u..%u)", lost,
+		    m->lost_lo, m->lost_hi) &&
+	       held(c, fam, last, after >= m->after_lo && after <= m->after_hi,
+		    "%u losses right after a loss: outside netem's model (%u..%u)", after,
+		    m->after_lo, m->after_hi);
+}
+
 static void check_burst(const struct check *c, int fam)
 {
 	enum { RUNS = 2000 };
@@ -993,33 +1065,23 @@ static void check_burst(const struct check *c, int fam)
 	_cleanup_free_ unsigned *sim_lost = calloc(RUNS, sizeof(unsigned));
 	_cleanup_free_ unsigned *sim_after = calloc(RUNS, sizeof(unsigned));
 	struct it_udp_lockstep u;
+	struct burst_model m;
 	uint64_t rng = 0x5eed5eed5eedull;
-	unsigned lost = 0, after = 0, ulo, uhi;
+	unsigned ulo, uhi;
 
 	it_assert(echoed && sim_lost && sim_after, "out of memory");
-	lockstep(c, fam, echoed, &u);
-	for (unsigned i = 0; i < c->n; i++) {
-		lost += !echoed[i];
-		after += i > 0 && !echoed[i] && !echoed[i - 1];
-	}
 	for (unsigned r = 0; r < RUNS; r++)
 		netem_loss(c->p, c->c, c->n, &rng, &sim_lost[r], &sim_after[r]);
 	qsort(sim_lost, RUNS, sizeof(unsigned), cmp_unsigned);
 	qsort(sim_after, RUNS, sizeof(unsigned), cmp_unsigned);
+	m = (struct burst_model){sim_lost[RUNS / 1000], sim_lost[RUNS - 1 - RUNS / 1000],
+				 sim_after[RUNS / 1000], sim_after[RUNS - 1 - RUNS / 1000]};
 	it_binomial_interval(c->n, c->p, 0.01, &ulo, &uhi);
-	it_log("  A %s: %s: %u of %u lost, %u right after a loss; netem's model (%d runs): lost "
-	       "%u..%u (median %u), after a loss %u..%u (median %u); without correlation the "
-	       "99%% interval would be %u..%u",
-	       it_fam_name(fam), c->text, lost, c->n, after, RUNS, sim_lost[RUNS / 1000],
-	       sim_lost[RUNS - 1 - RUNS / 1000], sim_lost[RUNS / 2], sim_after[RUNS / 1000],
-	       sim_after[RUNS - 1 - RUNS / 1000], sim_after[RUNS / 2], ulo, uhi);
-	it_assert(lost >= sim_lost[RUNS / 1000] && lost <= sim_lost[RUNS - 1 - RUNS / 1000],
-		  "%s %s: %u lost: outside what netem's correlated loss gives (%u..%u)", c->text,
-		  it_fam_name(fam), lost, sim_lost[RUNS / 1000], sim_lost[RUNS - 1 - RUNS / 1000]);
-	it_assert(after >= sim_after[RUNS / 1000] && after <= sim_after[RUNS - 1 - RUNS / 1000],
-		  "%s %s: %u losses right after a loss: outside netem's model (%u..%u)", c->text,
-		  it_fam_name(fam), after, sim_after[RUNS / 1000],
-		  sim_after[RUNS - 1 - RUNS / 1000]);
+	it_log("  A %s: %s: netem's model (%d runs): lost %u..%u (median %u), after a loss "
+	       "%u..%u (median %u); without correlation the 99%% interval would be %u..%u",
+	       it_fam_name(fam), c->text, RUNS, m.lost_lo, m.lost_hi, sim_lost[RUNS / 2],
+	       m.after_lo, m.after_hi, sim_after[RUNS / 2], ulo, uhi);
+	resampled(burst_sample, c, fam, &m);
 	it_udp_lockstep(T, IT_B, fam, c->n, 3000, 300, echoed, &u);
 	it_assert(u.echoed == c->n, "%s %s: B (untargeted): %u of %u echoed", c->text,
 		  it_fam_name(fam), u.echoed, c->n);
@@ -1030,29 +1092,22 @@ static void check_burst(const struct check *c, int fam)
 
 static bool *FIRST[IT_N_FAMILIES];
 
-static void check_seed(const struct check *c, int fam)
+/*
+ * The first sample of each pass against the first pass's: the same seed
+ * must lose the same echoes. Exact: never resampled.
+ */
+static void seed_repeats(const struct check *c, int fam, bool **echoed, unsigned lost)
 {
-	bool *echoed = calloc(c->n, sizeof(bool));
-	struct it_udp_lockstep u;
-	unsigned lost = 0, lo, hi, differ = 0;
+	unsigned differ = 0;
 	char what[512];
 
-	it_assert(echoed, "out of memory");
-	lockstep(c, fam, echoed, &u);
-	for (unsigned i = 0; i < c->n; i++)
-		lost += !echoed[i];
-	it_binomial_interval(c->n, c->p, 0.01, &lo, &hi);
-	it_log("  A %s: %s: %u of %u lost (99%% interval %u..%u)", it_fam_name(fam), c->text, lost,
-	       c->n, lo, hi);
-	it_assert(lost >= lo && lost <= hi, "%s %s: %u lost, outside %u..%u", c->text,
-		  it_fam_name(fam), lost, lo, hi);
 	if (!FIRST[fam]) {
-		FIRST[fam] = echoed;
+		FIRST[fam] = *echoed;
+		*echoed = NULL;
 		return;
 	}
 	for (unsigned i = 0; i < c->n; i++)
-		differ += FIRST[fam][i] != echoed[i];
-	free(echoed);
+		differ += FIRST[fam][i] != (*echoed)[i];
 	if (differ) {
 		snprintf(what, sizeof(what),
 			 "%s %s: the same seed lost other echoes than in the first pass (%u of %u "
@@ -1065,6 +1120,34 @@ static void check_seed(const struct check *c, int fam)
 		  "%s %s: the seed repeats: known bug %s is gone, drop it from the case", c->text,
 		  it_fam_name(fam), bugs[BUG_NETEM_SEED]);
 	it_log("  A %s: the same %u echoes lost as in the first pass", it_fam_name(fam), lost);
+}
+
+/*
+ * N echoes one at a time under the seeded loss. The first sample of a pass
+ * (last false) is the one both passes must lose identically (seed_repeats(),
+ * before anything else). Only the loss count's 99% interval is statistical:
+ * a miss takes a fresh sample, the next N echoes under the same fault,
+ * further along the seeded stream (the seed taken, the second pass meets
+ * the same miss and takes the same fresh sample).
+ */
+static bool seed_sample(const struct check *c, int fam, bool last, void *u)
+{
+	_cleanup_free_ bool *echoed = calloc(c->n, sizeof(bool));
+	struct it_udp_lockstep ls;
+	unsigned lost = 0, lo, hi;
+
+	(void)u;
+	it_assert(echoed, "out of memory");
+	lockstep(c, fam, echoed, &ls);
+	for (unsigned i = 0; i < c->n; i++)
+		lost += !echoed[i];
+	it_binomial_interval(c->n, c->p, 0.01, &lo, &hi);
+	it_log("  A %s: %s: %u of %u lost (99%% interval %u..%u)%s", it_fam_name(fam), c->text,
+	       lost, c->n, lo, hi, last ? ": the fresh sample, for the interval only" : "");
+	if (!last)
+		seed_repeats(c, fam, &echoed, lost);
+	return held(c, fam, last, lost >= lo && lost <= hi,
+		    "%u of %u lost, outside the 99%% binomial interval %u..%u", lost, c->n, lo, hi);
 }
 
 /* ---- delay correlation ------------------------------------------------------------------ */
@@ -1207,7 +1290,7 @@ static void run_check(const struct check *full, bool short_pass)
 			continue;
 		switch (c->kind) {
 		case K_DIST:
-			check_dist(c, fam);
+			resampled(dist_sample, c, fam, NULL);
 			break;
 		case K_DUP:
 			check_dup(c, fam);
@@ -1216,13 +1299,13 @@ static void run_check(const struct check *full, bool short_pass)
 			check_corrupt(c, fam);
 			break;
 		case K_REORDER:
-			check_reorder(c, fam);
+			resampled(reorder_sample, c, fam, NULL);
 			break;
 		case K_BURST:
 			check_burst(c, fam);
 			break;
 		case K_SEED:
-			check_seed(c, fam);
+			resampled(seed_sample, c, fam, NULL);
 			break;
 		case K_QUEUE:
 			check_queue(c, fam);
@@ -1313,7 +1396,8 @@ int main(int argc, char **argv)
 	it_assert(!(X.have_engine && X.engine == FL_ENGINE_TC) || !allowed[BUG_PROBE_TBF],
 		  "the probe finds TBF: known bug %s is gone, drop it from the case",
 		  bugs[BUG_PROBE_TBF]);
-	if (X.have_engine && X.engine == FL_ENGINE_NETEM && !(it_caps()->have & FL_CAP_NETEM_SEED)) {
+	if (X.have_engine && X.engine == FL_ENGINE_NETEM &&
+	    !(it_caps()->have & FL_CAP_NETEM_SEED)) {
 		/*
 		 * A seed forced onto a netem that would drop it without a word: the
 		 * plan must refuse, naming the feature, before anything is touched.
@@ -1322,7 +1406,7 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < s->n_steps; i++)
 			seeded |= s->steps[i].kind == FL_STEP_FAULT && s->steps[i].has_seed;
 		if (seeded) {
-			struct fl_plan_options po = { .caps = *it_caps() };
+			struct fl_plan_options po = {.caps = *it_caps()};
 			struct fl_plan *p = NULL;
 			struct fl_diag d;
 			fl_diag_init(&d, yaml);
@@ -1331,9 +1415,11 @@ int main(int argc, char **argv)
 			fl_diag_done(&d);
 			fl_plan_free(p);
 			it_assert(r == -EOPNOTSUPP && msg && strstr(msg, "netem-seed"),
-				  "a seed forced onto a netem without seeds: plan returned %d (%s), expected a refusal naming netem-seed",
+				  "a seed forced onto a netem without seeds: plan returned %d "
+				  "(%s), expected a refusal naming netem-seed",
 				  r, msg ? msg : "");
-			it_log("PASS: this kernel's netem takes no seed, and the plan refuses: %s", msg);
+			it_log("PASS: this kernel's netem takes no seed, and the plan refuses: %s",
+			       msg);
 			return 0;
 		}
 	}
