@@ -435,11 +435,11 @@ int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t
 
 	if (st->kind == FL_STEP_FAULT && p->faults[ps->step].ns == ns)
 		r = fl_journal_fault(e->j, st->id, true);
-	for (size_t h = 0; r == 0 && st->kind == FL_STEP_HEAL && h < st->n_heals; h++)
-		if (p->faults[st->heals[h].index].ns == ns) {
+	for (size_t j = 0; r == 0 && j < ps->step; j++)
+		if (fl_step_heals(p->scenario, ps->step, j) && p->faults[j].ns == ns) {
 			/* Its rule is gone: the engine gives back what it holds, and goes. */
-			stop_userspace(e, st->heals[h].index);
-			r = fl_journal_fault(e->j, st->heals[h].name, false);
+			stop_userspace(e, j);
+			r = fl_journal_fault(e->j, p->scenario->steps[j].id, false);
 		}
 out:
 	free(roots);

@@ -97,6 +97,29 @@ void fl_scenario_free(struct fl_scenario *s)
 	free(s);
 }
 
+static bool names_fault(const struct fl_step *st, size_t fault)
+{
+	if (st->kind != FL_STEP_HEAL)
+		return false;
+	if (st->heal_all)
+		return true;
+	for (size_t h = 0; h < st->n_heals; h++)
+		if (st->heals[h].index == fault)
+			return true;
+	return false;
+}
+
+bool fl_step_heals(const struct fl_scenario *s, size_t heal, size_t fault)
+{
+	if (heal >= s->n_steps || fault >= heal || s->steps[fault].kind != FL_STEP_FAULT ||
+	    !names_fault(&s->steps[heal], fault))
+		return false;
+	for (size_t k = fault + 1; k < heal; k++)
+		if (names_fault(&s->steps[k], fault))
+			return false;
+	return true;
+}
+
 const char *fl_fault_kind_to_string(enum fl_fault_kind k)
 {
 	return k < _FL_FAULT_MAX ? fl_fault_info(k)->name : NULL;

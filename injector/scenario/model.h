@@ -325,6 +325,14 @@ const char *fl_engine_to_string(enum fl_engine e);
 const char *fl_flow_kind_to_string(enum fl_flow_kind k);
 const char *fl_netns_kind_to_string(enum fl_netns_kind k);
 
+/*
+ * Whether step `heal` (a heal step) heals fault step `fault`: it names it,
+ * or says `heal: all`, and no heal step between them healed it first.
+ * Every module that follows the timeline (planner, engine, runner, phase
+ * tracker) asks this, so `heal: all` means the same everywhere.
+ */
+bool fl_step_heals(const struct fl_scenario *s, size_t heal, size_t fault);
+
 /* Scenario time -> real time, after the timescale. */
 uint64_t fl_scenario_real_ns(const struct fl_scenario *s, uint64_t scenario_ns);
 

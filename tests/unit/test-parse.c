@@ -610,6 +610,31 @@ static void test_heal_all_and_end(void **state)
 	assert_u64_equal(s->steps[3].healed_at_ns, MSEC(7250));
 	/* The same packets, once healed, may take another fault. */
 	assert_int_equal(s->steps[3].services[0].index, 0);
+
+	/* Who heals what: `all` the faults active then, a name only its fault. */
+	assert_true(fl_step_heals(s, 2, 0));
+	assert_true(fl_step_heals(s, 2, 1));
+	assert_false(fl_step_heals(s, 2, 3)); /* later than the heal */
+	assert_true(fl_step_heals(s, 5, 4));
+	assert_false(fl_step_heals(s, 5, 3));
+	assert_false(fl_step_heals(s, 5, 0)); /* not named */
+	assert_false(fl_step_heals(s, 3, 0)); /* not a heal step */
+	assert_false(fl_step_heals(s, 9, 0)); /* no such step */
+}
+
+static void test_heal_all_twice(void **state)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s =
+		parse_ok(HEAD "timeline:\n"
+			      "  - { at: 1s, id: x, fault: delay, services: [a], delay: 10ms }\n"
+			      "  - { at: 2s, heal: all }\n"
+			      "  - { at: 3s, id: y, fault: loss, services: [b], loss: 5% }\n"
+			      "  - { at: 4s, heal: all }\n");
+
+	/* The second `all` heals only what is active then: x was healed already. */
+	assert_true(fl_step_heals(s, 1, 0));
+	assert_false(fl_step_heals(s, 3, 0));
+	assert_true(fl_step_heals(s, 3, 2));
 }
 
 static void test_flows(void **state)
@@ -1639,6 +1664,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_all_parameters),
 		cmocka_unit_test(test_step_scope_replaces),
 		cmocka_unit_test(test_heal_all_and_end),
+		cmocka_unit_test(test_heal_all_twice),
 		cmocka_unit_test(test_flows),
 		cmocka_unit_test(test_expectations),
 		cmocka_unit_test(test_timescale),
