@@ -193,10 +193,10 @@ static void on_event(const struct fl_run_event *ev, void *userdata)
 		struct fl_strbuf js = { 0 };
 		fl_strbuf_append(&js, "\"id\":");
 		fl_strbuf_append_json(&js, st->id);
-		fl_strbuf_appendf(&js, ",\"scenario_ns\":%llu,\"scheduled_ns\":%llu,\"started_ns\":%llu,\"apply_ns\":%llu,\"ok\":%s",
+		fl_strbuf_appendf(&js, ",\"scenario_ns\":%llu,\"scheduled_ns\":%llu,\"started_ns\":%llu,\"apply_ns\":%llu,\"tidy_ns\":%llu,\"tidied\":%u,\"ok\":%s",
 				  (unsigned long long)st->at_ns, (unsigned long long)ev->scheduled_ns,
 				  (unsigned long long)ev->started_ns, (unsigned long long)ev->apply_ns,
-				  ev->error < 0 ? "false" : "true");
+				  (unsigned long long)ev->tidy_ns, ev->tidied, ev->error < 0 ? "false" : "true");
 		if (ev->error < 0) {
 			fl_strbuf_append(&js, ",\"error\":");
 			fl_strbuf_append_json(&js, ev->message ? ev->message : strerror(-ev->error));

@@ -26,7 +26,9 @@ const struct fl_cli_option fl_cli_options[] = {
 	  "Hard cap: after this much real time everything is reverted, whatever else happens "
 	  "(default: the scenario's real end plus 60s)." },
 	{ "run", "events", 0, "FILE",
-	  "Write one JSON object per event (start, each step with its times, end) to FILE." },
+	  "Write one JSON object per event (start, each step with its times, end) to FILE. A "
+	  "step's apply_ns runs until it is in effect; tidy_ns is the time then spent deleting "
+	  "the IFBs it ended (tidied: how many), which no packet reached any more." },
 	{ "run", "run-dir", 0, "DIR", "Where journals and locks live (default /run/faultline)." },
 	{ "run", "user", 0, "USER",
 	  "Run the flows' probes, user commands and invariants as USER (a name or uid; "

@@ -32,6 +32,9 @@ struct fl_engine_ns {
 	pid_t *uq_pids;
 	uint64_t *uq_seeds;
 	size_t n_uq;
+	/* fl_engine_tidy()'s work: plan step tidy_step's objects from tidy_from on. */
+	const struct fl_plan *tidy_plan;
+	size_t tidy_step, tidy_ns, tidy_from;
 };
 
 static void set_error(struct fl_engine_ns *e, const char *fmt, ...) _printf_(2, 3);
@@ -358,18 +361,95 @@ static bool clsact_goes(struct fl_engine_ns *e, const struct fl_plan_step *ps, s
 	return false;
 }
 
+/* An object fl_engine_tidy() may do: deleting one of our links. */
+static bool is_tidy(const struct fl_obj *o)
+{
+	return o->kind == FL_OBJ_LINK && o->op == FL_OBJ_DEL;
+}
+
+static int apply_objs(struct fl_engine_ns *e, const struct fl_plan *p, size_t i, size_t ns,
+		      size_t from, size_t to)
+{
+	const struct fl_plan_step *ps = &p->steps[i];
+	const struct fl_step *st = &p->scenario->steps[ps->step];
+	int r;
+
+	for (size_t k2 = from; k2 < to; k2++) {
+		const struct fl_obj *o = &ps->objs[k2];
+		char *msg = NULL;
+
+		if (o->ns != ns)
+			continue;
+
+		if (o->kind == FL_OBJ_QDISC && o->op == FL_OBJ_ADD && strcmp(o->qdisc, "clsact") == 0) {
+			struct fl_root root = root_of(FL_ROOT_CLSACT, o->dev);
+			if (!fl_journal_has(e->j, &root))
+				continue; /* shared */
+		}
+		if (clsact_goes(e, ps, ns, o))
+			continue; /* our clsact, deleted later in this step, takes the priority along */
+		r = apply_obj(e, p, o, &msg);
+		if (r < 0) {
+			_cleanup_free_ char *cmd = fl_obj_to_command(p, o);
+			set_error(e, "step '%s': %s: %s%s%s", st->id, cmd ? cmd : "?", strerror(-r),
+				  msg ? ": " : "", msg ? msg : "");
+			free(msg);
+			return r;
+		}
+		free(msg);
+		r = note_deleted(e, o);
+		if (r < 0) {
+			set_error(e, "step '%s': cannot write the journal: %s", st->id, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+int fl_engine_tidy(struct fl_engine_ns *e)
+{
+	const struct fl_plan *p = e->tidy_plan;
+	const struct fl_plan_step *ps;
+	int n = 0, r;
+
+	if (!p)
+		return 0;
+	e->tidy_plan = NULL;
+	ps = &p->steps[e->tidy_step];
+	r = apply_objs(e, p, e->tidy_step, e->tidy_ns, e->tidy_from, ps->n_objs);
+	if (r < 0)
+		return r;
+	for (size_t k = e->tidy_from; k < ps->n_objs; k++)
+		n += ps->objs[k].ns == e->tidy_ns;
+	return n;
+}
+
 int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i, size_t ns)
+{
+	int r = fl_engine_apply_effective(e, p, i, ns);
+
+	if (r == 0)
+		r = fl_engine_tidy(e);
+	return r < 0 ? r : 0;
+}
+
+int fl_engine_apply_effective(struct fl_engine_ns *e, const struct fl_plan *p, size_t i, size_t ns)
 {
 	const struct fl_plan_step *ps = &p->steps[i];
 	const struct fl_step *st = &p->scenario->steps[ps->step];
 	struct fl_root *roots = NULL;
-	size_t n_roots = 0;
-	int r = 0;
+	size_t n_roots = 0, tidy_from;
+	int r;
 
 	if (ns >= p->n_nss || !p->nss[ns].devices_resolved) {
 		set_error(e, "step '%s': the plan's devices are not resolved", st->id);
 		return -EINVAL;
 	}
+	/* A previous step's tidying the caller skipped comes first: steps stay in order. */
+	r = fl_engine_tidy(e);
+	if (r < 0)
+		return r;
+	r = 0;
 	/* The sockets were opened inside the namespace: no need to enter it (no CAP_SYS_ADMIN). */
 	fl_nl_forget_links(e->nl);
 
@@ -403,35 +483,18 @@ int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t
 		goto out;
 	}
 
-	for (size_t k2 = 0; k2 < ps->n_objs; k2++) {
-		const struct fl_obj *o = &ps->objs[k2];
-		char *msg = NULL;
-
-		if (o->ns != ns)
-			continue;
-
-		if (o->kind == FL_OBJ_QDISC && o->op == FL_OBJ_ADD && strcmp(o->qdisc, "clsact") == 0) {
-			struct fl_root root = root_of(FL_ROOT_CLSACT, o->dev);
-			if (!fl_journal_has(e->j, &root))
-				continue; /* shared */
-		}
-		if (clsact_goes(e, ps, ns, o))
-			continue; /* our clsact, deleted later in this step, takes the priority along */
-		r = apply_obj(e, p, o, &msg);
-		if (r < 0) {
-			_cleanup_free_ char *cmd = fl_obj_to_command(p, o);
-			set_error(e, "step '%s': %s: %s%s%s", st->id, cmd ? cmd : "?", strerror(-r),
-				  msg ? ": " : "", msg ? msg : "");
-			free(msg);
-			goto out;
-		}
-		free(msg);
-		r = note_deleted(e, o);
-		if (r < 0) {
-			set_error(e, "step '%s': cannot write the journal: %s", st->id, strerror(-r));
-			goto out;
-		}
-	}
+	/* The step's trailing link deletions are left to fl_engine_tidy(). */
+	tidy_from = ps->n_objs;
+	while (tidy_from > 0 &&
+	       (ps->objs[tidy_from - 1].ns != ns || is_tidy(&ps->objs[tidy_from - 1])))
+		tidy_from--;
+	r = apply_objs(e, p, i, ns, 0, tidy_from);
+	if (r < 0)
+		goto out;
+	e->tidy_plan = p;
+	e->tidy_step = i;
+	e->tidy_ns = ns;
+	e->tidy_from = tidy_from;
 
 	if (st->kind == FL_STEP_FAULT && p->faults[ps->step].ns == ns)
 		r = fl_journal_fault(e->j, st->id, true);
@@ -509,7 +572,10 @@ static int revert_roots(struct fl_nl *nl, struct fl_nft *nft, struct fl_journal 
 
 int fl_engine_revert_all(struct fl_engine_ns *e)
 {
-	int r = revert_roots(e->nl, e->nft, e->j, NULL, NULL);
+	int r;
+
+	e->tidy_plan = NULL; /* its links are roots in the journal: reverted with the rest */
+	r = revert_roots(e->nl, e->nft, e->j, NULL, NULL);
 
 	for (size_t i = 0; i < e->n_uq; i++)
 		stop_userspace(e, i);

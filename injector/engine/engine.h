@@ -67,8 +67,25 @@ int fl_selftest_exclusions(const struct fl_plan *p, char **ret_error);
 /*
  * Applies what plan step i does in namespace ns (an index into p->nss: the
  * namespace this engine was opened for). Its devices must be resolved.
+ * fl_engine_apply_step() does all of it: fl_engine_apply_effective(), then
+ * fl_engine_tidy().
  */
 int fl_engine_apply_step(struct fl_engine_ns *e, const struct fl_plan *p, size_t i, size_t ns);
+
+/*
+ * The same in two parts. fl_engine_apply_effective() leaves out the
+ * deletion of the IFBs the step ends when nothing else in the step comes
+ * after it: once their filters are gone no packet reaches them, so the heal
+ * or end is in effect, while unregistering a device costs the kernel tens of
+ * milliseconds (RCU grace periods). fl_engine_tidy() then deletes them (and
+ * journals it); the runner calls it right after, before the next step. Until
+ * then they stay in the journal: a crash in between leaves them to the
+ * guardian, as any root. p must outlive the pair. fl_engine_tidy() returns
+ * how many links it deleted, or -errno with fl_engine_error() set.
+ */
+int fl_engine_apply_effective(struct fl_engine_ns *e, const struct fl_plan *p, size_t i,
+			      size_t ns);
+int fl_engine_tidy(struct fl_engine_ns *e);
 
 /*
  * Removes every live root in the journal, newest first, then stops the

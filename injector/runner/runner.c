@@ -98,12 +98,24 @@ int fl_runner_run(const struct fl_plan *p, struct fl_engine_ns *const *engines,
 		uint64_t t0 = fl_now_ns();
 		ev.started_ns = t0 - start_ns;
 		for (size_t k = 0; !o->dry_run && engines && k < p->n_nss && ev.error == 0; k++) {
-			ev.error = fl_engine_apply_step(engines[k], p, i, k);
+			ev.error = fl_engine_apply_effective(engines[k], p, i, k);
 			if (ev.error < 0)
 				ev.message = fl_engine_error(engines[k]);
 		}
 		uint64_t t1 = fl_now_ns();
+		/* In effect everywhere: now the links no packet reaches any more. */
+		for (size_t k = 0; !o->dry_run && engines && k < p->n_nss && ev.error == 0; k++) {
+			int n = fl_engine_tidy(engines[k]);
+
+			if (n < 0) {
+				ev.error = n;
+				ev.message = fl_engine_error(engines[k]);
+			} else {
+				ev.tidied += (unsigned)n;
+			}
+		}
 		ev.apply_ns = t1 - t0;
+		ev.tidy_ns = fl_now_ns() - t1;
 		ev.elapsed_ns = t1 - start_ns;
 		emit(o, &ev);
 		if (ev.error < 0) {

@@ -27,7 +27,9 @@ struct fl_run_event {
 	uint64_t elapsed_ns;   /* real time since the start, now */
 	uint64_t scheduled_ns; /* FL_EV_STEP: when it was due, since the start */
 	uint64_t started_ns;   /* FL_EV_STEP: when applying began, since the start */
-	uint64_t apply_ns;     /* FL_EV_STEP: how long applying took */
+	uint64_t apply_ns;     /* FL_EV_STEP: how long applying took, until in effect */
+	uint64_t tidy_ns;      /* FL_EV_STEP: then deleting the links it ended (fl_engine_tidy) */
+	unsigned tidied;       /* FL_EV_STEP: how many links that was */
 	int error;             /* 0 or -errno */
 	const char *message;   /* the engine's description of a failure */
 };

@@ -25,19 +25,33 @@ services:
 timeline:
   - { at: 0s, id: cut-a, fault: partition, services: [a] }
   - { at: 0s, id: slow-b, fault: rate, rate: 1mbit, services: [b], scope: { netns: "/run/netns/$NSB" } }
+  - { at: 1s, id: b-back, heal: [slow-b] }
   - { at: 2s, end: true }
 YAML
 dump_state > "$WORK/before-a.txt"; dump_b > "$WORK/before-b.txt"
 "$FL" plan "$WORK/s.yaml" > "$WORK/plan.txt" || fail "plan: $(cat "$WORK/plan.txt")"
 grep -q "nsenter --net=/run/netns/$NSB tc qdisc add dev flifb2" "$WORK/plan.txt" || fail "the step's scope is not in the plan"
 
-"$FL" run --run-dir "$RUN_DIR" "$WORK/s.yaml" >"$WORK/out" 2>&1 &
+"$FL" run --run-dir "$RUN_DIR" --events "$WORK/ev.json" "$WORK/s.yaml" >"$WORK/out" 2>&1 &
 pid=$!; BG_PIDS=("$pid")
 for _ in $(seq 1 100); do grep -q "slow-b.*applied" "$WORK/out" && break; sleep 0.02; done
 ip netns exec "$NS" nft list tables | grep -q "netdev faultline" || fail "no partition table in $NS"
 ip -n "$NSB" link show flifb2 >/dev/null 2>&1 || fail "no IFB in $NSB"
 [ "$(ls "$RUN_DIR"/*.journal | wc -l)" -eq 2 ] || fail "expected two journals: $(ls "$RUN_DIR")"
+# The heal is in effect once its filters are gone; its IFB is deleted right
+# after (tidy_ns), before the step is reported: gone by the time it is.
+for _ in $(seq 1 150); do grep -q "b-back.*applied" "$WORK/out" && break; sleep 0.02; done
+grep -q "b-back.*applied" "$WORK/out" || fail "the heal was not reported: $(cat "$WORK/out")"
+! ip -n "$NSB" link show flifb2 >/dev/null 2>&1 || fail "the healed fault's IFB is still there"
 wait "$pid" || fail "run failed: $(cat "$WORK/out")"
+python3 - "$WORK/ev.json" <<'PY' || fail "events: $(cat "$WORK/ev.json")"
+import json, sys
+st = {e["id"]: e for e in map(json.loads, open(sys.argv[1])) if e["event"] == "step"}
+# The heal deleted its IFB after it was in effect (its one tidied link);
+# the faults and the end (the partition's table, nothing of b left) none.
+assert st["b-back"]["tidied"] == 1, st["b-back"]
+assert all(e["tidied"] == 0 for k, e in st.items() if k != "b-back"), st
+PY
 cmp -s "$WORK/before-a.txt" <(dump_state) || fail "$NS not restored"
 cmp -s "$WORK/before-b.txt" <(dump_b) || fail "$NSB not restored"
 
