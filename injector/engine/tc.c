@@ -258,16 +258,6 @@ static int qdisc_apply(struct fl_nl *nl, const struct fl_plan *p, const struct f
 
 /* ---- u32 filters ---------------------------------------------------------------- */
 
-static bool our_table(uint32_t htid)
-{
-	for (int ing = 0; ing < 2; ing++)
-		for (int v6 = 0; v6 < 2; v6++)
-			for (int pfx = 0; pfx < 2; pfx++)
-				if (htid == FL_TC_HTID(ing, v6, pfx))
-					return true;
-	return false;
-}
-
 static int delete_handle(struct fl_nl *nl, int ifindex, uint32_t parent, uint16_t prio,
 			 uint32_t handle)
 {
@@ -296,13 +286,15 @@ static int delete_handle(struct fl_nl *nl, int ifindex, uint32_t parent, uint16_
  * the priority (and the next run could not create them). So: the root's
  * links into our tables, then our tables with whatever entries they still
  * hold (EBUSY while the kernel still drops a link's reference), then the
- * priority itself.
+ * priority itself. A second-level table goes after the first-level one,
+ * whose links into it hold it.
  */
 static int delete_prio(struct fl_nl *nl, int ifindex, bool ingress, uint16_t prio)
 {
 	uint32_t parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
-	uint32_t tables[8], nodes[64];
-	size_t n_tables = 0, n_nodes = 0;
+	/* At most 3 tables of one level and 256 of the second per priority. */
+	uint32_t tables[3 + FL_TC_DIVISOR], nodes[64];
+	size_t n_tables = 0, n_first = 0, n_nodes = 0;
 	struct nl_cache *cache = NULL;
 	int r;
 
@@ -314,15 +306,21 @@ static int delete_prio(struct fl_nl *nl, int ifindex, bool ingress, uint16_t pri
 	}
 	for (struct nl_object *ob = nl_cache_get_first(cache); ob; ob = nl_cache_get_next(ob)) {
 		struct rtnl_cls *c = (struct rtnl_cls *)ob;
-		uint32_t h = rtnl_tc_get_handle(TC_CAST(c));
+		uint32_t h = rtnl_tc_get_handle(TC_CAST(c)), ht = TC_U32_USERHTID(h);
 		if (rtnl_cls_get_prio(c) != prio || !rtnl_tc_get_kind(TC_CAST(c)) ||
 		    strcmp(rtnl_tc_get_kind(TC_CAST(c)), "u32") != 0)
 			continue;
 		/* Root nodes only (the links); a table takes its own entries with it. */
-		if (TC_U32_NODE(h) && !our_table(TC_U32_USERHTID(h)) && n_nodes < ELEMENTSOF(nodes))
+		if (TC_U32_NODE(h) && !fl_tc_our_htid(ht) && n_nodes < ELEMENTSOF(nodes))
 			nodes[n_nodes++] = h;
-		else if (!TC_U32_NODE(h) && our_table(TC_U32_USERHTID(h)) && n_tables < ELEMENTSOF(tables))
+		else if (!TC_U32_NODE(h) && fl_tc_our_htid(ht) && n_tables < ELEMENTSOF(tables)) {
+			/* First levels first: move the first second-level one up. */
 			tables[n_tables++] = h;
+			if (ht < FL_TC_HTID_L2_BASE || ht > FL_TC_HTID_L2_LAST) {
+				tables[n_tables - 1] = tables[n_first];
+				tables[n_first++] = h;
+			}
+		}
 	}
 	nl_cache_free(cache);
 
@@ -392,7 +390,11 @@ static int filter_apply(struct fl_nl *nl, const struct fl_obj *o)
 		if (r < 0)
 			break;
 		if (o->role == FL_U32_HASHLINK) {
-			r = rtnl_u32_set_link(cls, o->link);
+			/* In a bucket of our first-level table (else a root node). */
+			if (o->handle)
+				r = rtnl_u32_set_hashtable(cls, o->handle & 0xfffff000u);
+			if (r == 0)
+				r = rtnl_u32_set_link(cls, o->link);
 			/* libnl takes the hash mask in host order (it converts); our keys are in network order. */
 			if (r == 0 && o->hashkey.mask)
 				r = rtnl_u32_set_hashmask(cls, ntohl(o->hashkey.mask),

@@ -34,9 +34,13 @@ enum fam {
 
 /* What exists in the kernel at this point of the walk. */
 struct tc_tables {
-	bool created;
-	uint16_t next_node[FL_TC_DIVISOR]; /* per bucket of the hash table */
+	bool created;                      /* exclusions, the prefix table and its link */
+	bool hosts;                        /* the one-level host table and its link */
+	bool two_level;                    /* the first-level table (third byte) and its link */
+	uint16_t next_node[FL_TC_DIVISOR]; /* per bucket of the one-level host table */
 	uint16_t next_pfx;                 /* in the prefix table */
+	uint8_t l2_made[FL_TC_DIVISOR / 8]; /* second-level tables, by first-level bucket */
+	uint16_t *l2_used; /* entries per second-level bucket [first * 256 + last byte] */
 };
 
 struct state {
@@ -601,14 +605,75 @@ static struct fl_obj *pass_filter(struct builder *b, const char *dev, int hook, 
 	return o;
 }
 
-/* Exclusions (pass), then our two tables and the root nodes that jump into them. */
-static void tc_create_tables(struct builder *b, int hook, int fam)
+/* Offset of the 32-bit word that ends a packet's address (source on ingress). */
+static int32_t last_word_off(int fam, bool src)
+{
+	return fam == FAM4 ? (src ? 12 : 16) : (src ? 20 : 36);
+}
+
+/* A host's address byte: 0 the last, 1 the one before (an IPv4 address's third). */
+static unsigned host_byte(const struct fl_target *t, unsigned from_end)
+{
+	return t->family == AF_INET ? (ntohl(t->addr.v4.s_addr) >> (8 * from_end)) & 0xff
+				    : t->addr.v6.s6_addr[15 - from_end];
+}
+
+/* An empty table of ours: handle table:, divisor buckets. */
+static struct fl_obj *tc_table(struct builder *b, const char *dev, int hook, int fam,
+			       uint32_t table, uint32_t divisor)
+{
+	struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD, dev, SIZE_MAX);
+
+	if (o) {
+		tc_filter_common(o, hook, fam, fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
+		o->role = FL_U32_HASHTABLE;
+		o->handle = table << 20;
+		o->divisor = divisor;
+	}
+	return o;
+}
+
+/*
+ * A node every packet follows into table, hashing the address byte that
+ * hash_mask selects in the address's last word (no mask: a one-bucket
+ * table). handle 0: a root node (the kernel picks its handle); else its
+ * place in a table of ours.
+ */
+static struct fl_obj *tc_link(struct builder *b, const char *dev, int hook, int fam,
+			      uint32_t handle, uint32_t table, uint32_t hash_mask)
+{
+	struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD, dev, SIZE_MAX);
+
+	if (o) {
+		tc_filter_common(o, hook, fam, fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
+		o->role = FL_U32_HASHLINK;
+		o->handle = handle;
+		o->link = table << 20;
+		add_key(o, 0, 0, 0); /* every packet follows the link */
+		if (hash_mask)
+			o->hashkey = (struct fl_u32_key){ 0, htonl(hash_mask),
+							  last_word_off(fam, hook == HOOK_INGRESS) };
+	}
+	return o;
+}
+
+/*
+ * Exclusions (pass), then our tables and the root nodes that jump into
+ * them: the prefix table, and for hosts the one-level table (hashed on the
+ * last byte) or, for a large set, the first level of the two-level layout
+ * (hashed on the byte before it).
+ */
+static void tc_create_tables(struct builder *b, int hook, int fam, bool two_level)
 {
 	struct tc_tables *tt = &ST(b)->tables[hook][fam];
-	uint16_t hash_prio = fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6;
-	uint32_t ht = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, false);
-	uint32_t pfx = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, true);
-	bool src = hook == HOOK_INGRESS;
+	bool ing = hook == HOOK_INGRESS, v6 = fam == FAM6;
+	const struct {
+		uint32_t table, divisor, hash_mask;
+	} tables[] = {
+		{ FL_TC_HTID(ing, v6, true), 1, 0 },
+		{ two_level ? FL_TC_HTID_L1(ing, v6) : FL_TC_HTID(ing, v6, false), FL_TC_DIVISOR,
+		  two_level ? 0xff00 : 0xff },
+	};
 
 	/* SSH (tcp 22 and the session's port), as source and as destination. */
 	const uint16_t *ssh = b->p->ssh_ports;
@@ -642,37 +707,67 @@ static void tc_create_tables(struct builder *b, int hook, int fam)
 			}
 		}
 
-		const struct {
-			uint32_t table, divisor;
-		} tables[] = { { pfx, 1 }, { ht, FL_TC_DIVISOR } };
-		for (size_t i = 0; i < ELEMENTSOF(tables); i++) {
-			o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD, dev, SIZE_MAX);
-			if (!o)
+		for (size_t i = 0; i < ELEMENTSOF(tables); i++)
+			if (!tc_table(b, dev, hook, fam, tables[i].table, tables[i].divisor))
 				return;
-			tc_filter_common(o, hook, fam, hash_prio);
-			o->role = FL_U32_HASHTABLE;
-			o->handle = tables[i].table << 20;
-			o->divisor = tables[i].divisor;
-		}
-		for (size_t i = 0; i < ELEMENTSOF(tables); i++) {
-			o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD, dev, SIZE_MAX);
-			if (!o)
+		for (size_t i = 0; i < ELEMENTSOF(tables); i++)
+			if (!tc_link(b, dev, hook, fam, 0, tables[i].table, tables[i].hash_mask))
 				return;
-			tc_filter_common(o, hook, fam, hash_prio);
-			o->role = FL_U32_HASHLINK;
-			o->link = tables[i].table << 20;
-			add_key(o, 0, 0, 0); /* every packet follows the link */
-			if (tables[i].divisor > 1)
-				o->hashkey = (struct fl_u32_key){
-					0, htonl(0xff), fam == FAM4 ? (src ? 12 : 16) : (src ? 20 : 36)
-				};
-		}
 	}
+	free(tt->l2_used);
 	memset(tt, 0, sizeof(*tt));
 	tt->created = true;
+	tt->hosts = !two_level;
+	tt->two_level = two_level;
 	for (size_t i = 0; i < FL_TC_DIVISOR; i++)
 		tt->next_node[i] = 1;
 	tt->next_pfx = 1;
+}
+
+/* The host table a fault needs, and its root link, where the tables exist without it. */
+static void tc_host_table(struct builder *b, int hook, int fam, bool two_level)
+{
+	struct tc_tables *tt = &ST(b)->tables[hook][fam];
+	bool ing = hook == HOOK_INGRESS, v6 = fam == FAM6;
+	uint32_t table = two_level ? FL_TC_HTID_L1(ing, v6) : FL_TC_HTID(ing, v6, false);
+
+	if (two_level ? tt->two_level : tt->hosts)
+		return;
+	for (size_t d = 0; d < NS(b)->n_devices; d++)
+		if (!tc_table(b, NS(b)->devices[d], hook, fam, table, FL_TC_DIVISOR) ||
+		    !tc_link(b, NS(b)->devices[d], hook, fam, 0, table, two_level ? 0xff00 : 0xff))
+			return;
+	if (two_level)
+		tt->two_level = true;
+	else
+		tt->hosts = true;
+}
+
+/*
+ * Second-level table `first` (the hosts whose third byte, or IPv6 byte
+ * before the last, is `first`) and the node of first-level bucket `first`
+ * that links to it, hashing on the last byte.
+ */
+static void tc_second_level(struct builder *b, int hook, int fam, unsigned first)
+{
+	struct tc_tables *tt = &ST(b)->tables[hook][fam];
+	bool ing = hook == HOOK_INGRESS, v6 = fam == FAM6;
+	uint32_t l1 = FL_TC_HTID_L1(ing, v6), l2 = FL_TC_HTID_L2(ing, v6, first);
+
+	if (tt->l2_made[first / 8] & (1u << (first % 8)))
+		return;
+	if (!tt->l2_used) {
+		tt->l2_used = calloc(FL_TC_DIVISOR * FL_TC_DIVISOR, sizeof(*tt->l2_used));
+		if (!tt->l2_used) {
+			b->r = b->r < 0 ? b->r : -ENOMEM;
+			return;
+		}
+	}
+	for (size_t d = 0; d < NS(b)->n_devices; d++)
+		if (!tc_table(b, NS(b)->devices[d], hook, fam, l2, FL_TC_DIVISOR) ||
+		    !tc_link(b, NS(b)->devices[d], hook, fam, u32_handle(l1, first, 1), l2, 0xff))
+			return;
+	tt->l2_made[first / 8] |= (uint8_t)(1u << (first % 8));
 }
 
 /* Redirect entries for one fault on one hook: add them, or delete them by handle. */
@@ -705,15 +800,34 @@ static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 	}
 
 	for (int fam = 0; fam < _FAM_MAX; fam++) {
-		bool need = false;
-		for_each_fault_target(b, st, t) need |= (t->family == AF_INET6) == (fam == FAM6);
+		bool need = false, two_level;
+		size_t n_hosts = 0;
+		for_each_fault_target(b, st, t)
+		{
+			if ((t->family == AF_INET6) != (fam == FAM6))
+				continue;
+			need = true;
+			n_hosts += is_host(t);
+		}
 		if (!need)
 			continue;
-		if (!ST(b)->tables[hook][fam].created)
-			tc_create_tables(b, hook, fam);
+		/* Decided per fault: its hosts go into one layout or the other, never both. */
+		two_level = n_hosts > FL_TC_ONE_LEVEL_MAX;
 		struct tc_tables *tt = &ST(b)->tables[hook][fam];
-		uint32_t ht = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, false);
-		uint32_t pfx = FL_TC_HTID(hook == HOOK_INGRESS, fam == FAM6, true);
+		if (!tt->created)
+			tc_create_tables(b, hook, fam, two_level);
+		else if (n_hosts)
+			tc_host_table(b, hook, fam, two_level);
+		/* Shared structure before the entries in it. */
+		if (two_level)
+			for_each_fault_target(b, st, t)
+			{
+				if ((t->family == AF_INET6) == (fam == FAM6) && is_host(t))
+					tc_second_level(b, hook, fam, host_byte(t, 1));
+			}
+		if (b->r < 0)
+			return;
+		bool ing = hook == HOOK_INGRESS, v6 = fam == FAM6;
 
 		for_each_fault_target(b, st, t)
 		{
@@ -722,21 +836,29 @@ static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 			if ((t->family == AF_INET6) != (fam == FAM6))
 				continue;
 			for (port_blocks_init(&blk, t); port_blocks_next(&blk);) {
-				/* Hosts hash on their last byte; prefixes go to the one-bucket table. */
+				/*
+				 * Hosts hash on their last byte (two levels: into the table of
+				 * the byte before it); prefixes go to the one-bucket table.
+				 */
 				uint32_t bucket = 0, node, table;
-				if (is_host(t)) {
-					bucket = t->family == AF_INET ? ntohl(t->addr.v4.s_addr) & 0xff
-								      : t->addr.v6.s6_addr[15];
+				if (is_host(t) && two_level) {
+					unsigned first = host_byte(t, 1);
+					bucket = host_byte(t, 0);
+					node = ++tt->l2_used[first * FL_TC_DIVISOR + bucket];
+					table = FL_TC_HTID_L2(ing, v6, first);
+				} else if (is_host(t)) {
+					bucket = host_byte(t, 0);
 					node = tt->next_node[bucket]++;
-					table = ht;
+					table = FL_TC_HTID(ing, v6, false);
 				} else {
 					node = tt->next_pfx++;
-					table = pfx;
+					table = FL_TC_HTID(ing, v6, true);
 				}
 				if (node > FL_TC_MAX_NODE) {
 					fl_diag_add(b->diag, st->pos,
-						    "fault '%s' needs more than %u u32 entries in one table bucket (expected fewer targets sharing an address's last byte, or fewer prefixes)",
-						    st->id, FL_TC_MAX_NODE);
+						    "fault '%s' needs more than %u u32 entries in one table bucket (expected fewer targets sharing an address's %s, or fewer prefixes)",
+						    st->id, FL_TC_MAX_NODE,
+						    two_level ? "last two bytes" : "last byte");
 					b->r = -EINVAL;
 					return;
 				}
@@ -890,7 +1012,8 @@ static void teardown_ns(struct builder *b)
 					o->handle = 0; /* the whole priority */
 				}
 			}
-			ST(b)->tables[hook][fam].created = false;
+			free(ST(b)->tables[hook][fam].l2_used);
+			memset(&ST(b)->tables[hook][fam], 0, sizeof(ST(b)->tables[hook][fam]));
 		}
 	if (ST(b)->clsact) {
 		for (size_t d = 0; d < NS(b)->n_devices; d++) {
@@ -1501,6 +1624,16 @@ static int walk_timeline(struct builder *b)
 	return b->r;
 }
 
+static void free_states(struct builder *b)
+{
+	for (size_t k = 0; k < b->p->n_nss; k++)
+		for (int hook = 0; hook < _HOOK_MAX; hook++)
+			for (int fam = 0; fam < _FAM_MAX; fam++)
+				free(b->nst[k].tables[hook][fam].l2_used);
+	free(b->nst);
+	b->nst = NULL;
+}
+
 int fl_plan_build(const struct fl_scenario *s, const struct fl_plan_options *opts,
 		  struct fl_diag *diag, struct fl_plan **ret_plan)
 {
@@ -1534,16 +1667,13 @@ int fl_plan_build(const struct fl_scenario *s, const struct fl_plan_options *opt
 	if (!b.nst)
 		return -ENOMEM;
 	r = resolve_devices(&b);
-	if (r < 0) {
-		free(b.nst);
-		return r;
-	}
-	r = choose_engines(&b);
+	if (r == 0)
+		r = choose_engines(&b);
 	if (r == 0)
 		r = check_resolved_overlaps(&b);
 	if (r == 0)
 		r = walk_timeline(&b);
-	free(b.nst);
+	free_states(&b);
 	if (r < 0)
 		return r;
 	*ret_plan = TAKE_PTR(p);

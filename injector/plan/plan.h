@@ -19,7 +19,8 @@
  *       an IFB of ours per fault (flifb<N>) whose root qdisc is netem (or tbf);
  *       on each scope device, clsact + u32 at reserved priorities: exclusions
  *       first (pass), then a hash table keyed on the address's last byte whose
- *       entries redirect (mirred) to the fault's IFB.
+ *       entries redirect (mirred) to the fault's IFB (for large host sets, a
+ *       table keyed on the third byte linking to tables keyed on the last).
  *   userspace engine
  *       an NFQUEUE rule in table "inet faultline" feeding our engine.
  *
@@ -62,9 +63,44 @@
  * of 0x800 or more cannot be created again once deleted.
  *   egress: 7e4 (v4 hosts) 7e5 (v4 prefixes) 7e6 (v6 hosts) 7e7 (v6 prefixes)
  *   ingress: 7f4 7f5 7f6 7f7
+ * Every table of ours lives at one of our priorities (a table belongs to the
+ * priority that created it), and fl_tc_our_htid() knows them all.
  */
 #define FL_TC_HTID(ingress, v6, prefixes) (0x7e4u + ((ingress) ? 0x10u : 0) + ((v6) ? 2u : 0) + ((prefixes) ? 1u : 0))
+/*
+ * Large host sets (a fault with more than FL_TC_ONE_LEVEL_MAX hosts of a
+ * family) hash twice, so an untargeted packet walks one link node and the
+ * few entries sharing its address's last two bytes, not N/256 entries:
+ * a first-level table per (hook, family) keyed on the third byte of an
+ * IPv4 address (the byte before the last of an IPv6 one), whose bucket B
+ * holds one link node (handle l1:B:1) into second-level table B of that
+ * (hook, family), keyed on the last byte. Second-level ids are fixed by
+ * (hook, family, B), so faults share them and none can take another's:
+ *   first level: egress 7ec (v4) 7ee (v6), ingress 7fc 7fe
+ *   second level: 3e4 + 0x100 * (2 * ingress + v6) + B, i.e. 3e4..7e3
+ * Up to FL_TC_ONE_LEVEL_MAX hosts, the one-level table above walks at most
+ * as many entries on average (one per bucket) and creates no more objects.
+ */
+#define FL_TC_ONE_LEVEL_MAX 256
+#define FL_TC_HTID_L1(ingress, v6) (FL_TC_HTID(ingress, v6, false) + 8u)
+#define FL_TC_HTID_L2_BASE 0x3e4u
+#define FL_TC_HTID_L2(ingress, v6, b)                                                              \
+	(FL_TC_HTID_L2_BASE + 0x100u * (((ingress) ? 2u : 0) + ((v6) ? 1u : 0)) + (b))
+#define FL_TC_HTID_L2_LAST (FL_TC_HTID_L2_BASE + 0x3ffu)
 #define FL_TC_MAX_NODE 0xfff /* node ids are 12 bits */
+
+/* Whether a u32 table id (12 bits) is one of ours. */
+static inline bool fl_tc_our_htid(uint32_t htid)
+{
+	if (htid >= FL_TC_HTID_L2_BASE && htid <= FL_TC_HTID_L2_LAST)
+		return true;
+	for (unsigned ing = 0; ing < 2; ing++)
+		for (unsigned v6 = 0; v6 < 2; v6++)
+			if (htid == FL_TC_HTID(ing, v6, false) ||
+			    htid == FL_TC_HTID(ing, v6, true) || htid == FL_TC_HTID_L1(ing, v6))
+				return true;
+	return false;
+}
 #define FL_TC_DIVISOR 256
 #define FL_IFB_HANDLE 0xfa000000u /* root qdisc handle on our IFBs: fa00: */
 #define FL_NFT_PRIO (-500)      /* our base chains run before most others */
@@ -115,7 +151,8 @@ enum fl_obj_op {
 
 enum fl_u32_role {
 	FL_U32_HASHTABLE, /* an empty table of ours (handle htid:, divisor); DEL with handle 0: the whole prio */
-	FL_U32_HASHLINK,  /* root node: jump into one of our tables, hashing hashkey if its mask is set */
+	FL_U32_HASHLINK,  /* jump into one of our tables, hashing hashkey if its mask is set: a root
+			     node (handle 0), or the node of a first-level bucket (its handle) */
 	FL_U32_PASS,      /* an exclusion: match, no action, so the packet passes */
 	FL_U32_REDIRECT,  /* a target: match, mirred redirect to the fault's IFB */
 };

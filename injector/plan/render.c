@@ -320,7 +320,15 @@ char *fl_obj_to_command(const struct fl_plan *p, const struct fl_obj *o)
 			fl_strbuf_appendf(&sb, " u32 divisor %u", o->divisor);
 			break;
 		case FL_U32_HASHLINK:
-			fl_strbuf_append(&sb, " u32");
+			/* A root node's handle is the kernel's; a first-level node's, ours. */
+			if (o->handle) {
+				fl_strbuf_append(&sb, " handle ");
+				u32_handle_text(&sb, o->handle, false);
+				fl_strbuf_appendf(&sb, " u32 ht %x:%x:", o->handle >> 20,
+						  (o->handle >> 12) & 0xff);
+			} else {
+				fl_strbuf_append(&sb, " u32");
+			}
 			u32_keys(&sb, o);
 			if (o->hashkey.mask)
 				fl_strbuf_appendf(&sb, " hashkey mask 0x%08x at %d", ntohl(o->hashkey.mask),
@@ -592,6 +600,16 @@ static void render_step(struct out *o, const struct fl_plan *p, const struct fl_
 			}
 			pr_text(o, "\n");
 		}
+		/* Text only: why a first-level table appears (plan.h, FL_TC_ONE_LEVEL_MAX). */
+		if (ob->kind == FL_OBJ_FILTER && ob->op == FL_OBJ_ADD &&
+		    ob->role == FL_U32_HASHTABLE &&
+		    ob->handle >> 20 == FL_TC_HTID_L1(ob->ingress, ob->protocol == ETH_P_IPV6))
+			pr_text(o,
+				"# over %u %s host targets in one fault: two-level u32 hash, %x: "
+				"on the %s byte, linking to a table per value on the last\n",
+				FL_TC_ONE_LEVEL_MAX, ob->protocol == ETH_P_IPV6 ? "IPv6" : "IPv4",
+				ob->handle >> 20,
+				ob->protocol == ETH_P_IPV6 ? "next to last" : "third");
 		last_fault = ob->fault;
 		open_obj(o, NULL, '{');
 		pr_str(o, "kind", NULL, obj_kind_name(ob));

@@ -23,8 +23,10 @@
 #include <linux/if_ether.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "plan/plan.h"
 #include "scenario-text.h"
+#include "util/strbuf.h"
 
 /* ---- scenario text --------------------------------------------------------------------------- */
 
@@ -377,7 +379,7 @@ struct tc_model {
 	size_t n_links;
 	char clsact[8][IFNAMSIZ + 2];
 	size_t n_clsact;
-	struct tc_filter filters[1024];
+	struct tc_filter filters[8192];
 	size_t n_filters;
 	char err[256];
 };
@@ -490,12 +492,18 @@ static bool tc_apply(struct tc_model *m, const struct fl_obj *o)
 			}
 			return true;
 		}
-		if (o->role == FL_U32_HASHLINK || o->role == FL_U32_REDIRECT) {
-			/* The table it links into, or holds the entry, exists in this very
-			 * tcf_proto. */
-			uint32_t table =
-				(o->role == FL_U32_HASHLINK ? o->link : o->handle) & 0xfff00000u;
+		/*
+		 * The table it links into, and the one that holds it (a link in a
+		 * first-level bucket, an entry), exist in this very tcf_proto.
+		 */
+		for (int w = 0; w < 2; w++) {
+			uint32_t table = (w == 0 && o->role == FL_U32_HASHLINK	  ? o->link
+					  : w == 1 && o->role != FL_U32_HASHTABLE ? o->handle
+										  : 0) &
+					 0xfff00000u;
 			bool found = false;
+			if (!table)
+				continue;
 			for (size_t j = 0; j < m->n_filters; j++)
 				found |= same_tp(&m->filters[j], o) &&
 					 m->filters[j].role == FL_U32_HASHTABLE &&
@@ -1343,6 +1351,518 @@ static void test_u32_any_address(void **state)
 	assert_key(r[0], 0, 6u << 8, 0x0000ff00, 4);
 }
 
+/* ---- two-level u32 hash (large host sets) ------------------------------------------------------
+ */
+
+/*
+ * Service `name`: n TCP hosts on port `port`: IPv4 10.100.<i / 256>.<i % 256>,
+ * or with v6 fd00::<i / 256><i % 256 in two hex digits> (bytes 14 and 15),
+ * i = first .. first + n - 1.
+ */
+static void hosts_service(struct fl_strbuf *sb, const char *name, size_t first, size_t n, bool v6,
+			  unsigned port)
+{
+	fl_strbuf_appendf(sb, "  %s: { endpoints: [ ", name);
+	for (size_t i = first; i < first + n; i++) {
+		if (v6)
+			fl_strbuf_appendf(sb, "%s\"tcp:[fd00::%zx%02zx]:%u\"",
+					  i > first ? ", " : "", i / 256, i % 256, port);
+		else
+			fl_strbuf_appendf(sb, "%s\"tcp:10.100.%zu.%zu:%u\"", i > first ? ", " : "",
+					  i / 256, i % 256, port);
+	}
+	fl_strbuf_append(sb, " ] }\n");
+}
+
+#define ONE_SERVICE "  one: { endpoints: [ \"10.1.0.5\", \"fd00:1::5\" ] }\n"
+
+static struct fl_scenario *parse_sb(struct fl_strbuf *sb, const char *steps)
+{
+	_cleanup_free_ char *y = NULL;
+
+	fl_strbuf_appendf(sb, "timeline:\n%s", steps);
+	y = fl_strbuf_steal(sb);
+	assert_non_null(y);
+	return parse(y);
+}
+
+/* Services `one` (10.1.0.5, fd00:1::5) and `big` (n hosts from first, port 80); then steps. */
+static struct fl_scenario *many_hosts(size_t first, size_t n, bool v6, const char *steps)
+{
+	struct fl_strbuf sb = {0};
+
+	fl_strbuf_append(&sb, "version: 1\nname: t\nservices:\n" ONE_SERVICE);
+	hosts_service(&sb, "big", first, n, v6, 80);
+	return parse_sb(&sb, steps);
+}
+
+/* `one`, `big` (10.100.0.1 .. 10.100.1.44 port 80), `big2` (10.100.1.1 .. 10.100.2.44 port 81). */
+static struct fl_scenario *parse_big_pair(const char *steps)
+{
+	struct fl_strbuf sb = {0};
+
+	fl_strbuf_append(&sb, "version: 1\nname: t\nservices:\n" ONE_SERVICE);
+	hosts_service(&sb, "big", 1, 300, false, 80);
+	hosts_service(&sb, "big2", 257, 300, false, 81);
+	return parse_sb(&sb, steps);
+}
+
+/* Tables a step adds on one hook and protocol: their ids, in order. */
+static size_t tables_added(const struct fl_plan_step *ps, bool ingress, uint16_t protocol,
+			   uint32_t *ids, size_t max)
+{
+	const struct fl_obj *r[512];
+	size_t n = filters(ps, FL_OBJ_ADD, FL_U32_HASHTABLE, ingress, protocol, r, 512);
+
+	assert_true(n <= 512 && n <= max);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(r[i]->divisor,
+				 (r[i]->handle >> 20) ==
+						 FL_TC_HTID(ingress, protocol == ETH_P_IPV6, true)
+					 ? 1
+					 : FL_TC_DIVISOR);
+		ids[i] = r[i]->handle >> 20;
+	}
+	return n;
+}
+
+/*
+ * u32 as the kernel runs it (net/sched/cls_u32.c, u32_classify), on the
+ * filters the plan has added up to step `upto` at one hook, protocol and
+ * priority on eth0, for one packet: the root nodes in order, a link hashes
+ * its key word into the bucket of the table it points to, a node matches if
+ * every key does, a terminal match (our entries) ends the walk. Returns the
+ * nodes visited; *ret_hit the entry that matched, or NULL.
+ */
+struct u32_pkt {
+	uint8_t b[64]; /* the network header and the ports right after it */
+};
+
+static bool u32_keys_match(const struct fl_obj *o, const struct u32_pkt *pk)
+{
+	for (size_t k = 0; k < o->n_keys; k++) {
+		uint32_t w;
+		memcpy(&w, pk->b + o->keys[k].off, 4);
+		if ((w ^ o->keys[k].val) & o->keys[k].mask)
+			return false;
+	}
+	return true;
+}
+
+struct u32_walk {
+	const struct fl_obj *objs[8192];
+	size_t n;
+	size_t visited;
+	const struct fl_obj *hit;
+};
+
+static bool u32_walk_bucket(struct u32_walk *w, uint32_t table, uint32_t bucket,
+			    const struct u32_pkt *pk, int depth)
+{
+	assert_true(depth < 8); /* TC_U32_MAXDEPTH */
+	for (size_t i = 0; i < w->n; i++) {
+		const struct fl_obj *o = w->objs[i];
+		if (o->role == FL_U32_HASHTABLE ||
+		    (o->handle & 0xfffff000u) != (table | bucket << 12))
+			continue;
+		w->visited++;
+		if (!u32_keys_match(o, pk))
+			continue;
+		if (o->role == FL_U32_HASHLINK) {
+			uint32_t b = 0, mask = ntohl(o->hashkey.mask), word;
+			if (mask) {
+				memcpy(&word, pk->b + o->hashkey.off, 4);
+				b = ((ntohl(word) & mask) >> __builtin_ctz(mask)) & 0xff;
+			}
+			if (u32_walk_bucket(w, o->link, b, pk, depth + 1))
+				return true;
+			continue; /* not terminal: on to the next node */
+		}
+		w->hit = o;
+		return true;
+	}
+	return false;
+}
+
+static size_t u32_walk(const struct fl_plan *p, size_t upto, bool ingress, uint16_t protocol,
+		       const struct u32_pkt *pk, const struct fl_obj **ret_hit)
+{
+	struct u32_walk *w = calloc(1, sizeof(*w));
+	uint16_t prio = protocol == ETH_P_IP ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6;
+	size_t visited;
+
+	assert_non_null(w);
+	for (size_t s = 0; s <= upto; s++)
+		for (size_t i = 0; i < p->steps[s].n_objs; i++) {
+			const struct fl_obj *o = &p->steps[s].objs[i];
+			if (o->kind != FL_OBJ_FILTER || o->ingress != ingress ||
+			    o->protocol != protocol || o->prio != prio ||
+			    strcmp(o->dev, "eth0") != 0)
+				continue;
+			if (o->op == FL_OBJ_DEL) {
+				/* Node ids are never reused: drop the one deleted. */
+				for (size_t j = 0; j < w->n; j++)
+					if (w->objs[j]->handle == o->handle && o->handle)
+						w->objs[j] = w->objs[--w->n];
+				continue;
+			}
+			assert_true(w->n < ELEMENTSOF(w->objs));
+			w->objs[w->n++] = o;
+		}
+	/* Root nodes (handle 0 here; the kernel numbers them in creation order). */
+	for (size_t i = 0; i < w->n && !w->hit; i++) {
+		const struct fl_obj *o = w->objs[i];
+		if (o->handle || o->role == FL_U32_HASHTABLE)
+			continue;
+		w->visited++;
+		if (!u32_keys_match(o, pk))
+			continue;
+		assert_int_equal(o->role, FL_U32_HASHLINK);
+		uint32_t b = 0, mask = ntohl(o->hashkey.mask), word;
+		if (mask) {
+			memcpy(&word, pk->b + o->hashkey.off, 4);
+			b = ((ntohl(word) & mask) >> __builtin_ctz(mask)) & 0xff;
+		}
+		u32_walk_bucket(w, o->link, b, pk, 1);
+	}
+	visited = w->visited;
+	*ret_hit = w->hit;
+	free(w);
+	return visited;
+}
+
+/* A TCP packet to (egress) or from (ingress) addr port `port`, IPv4 or IPv6. */
+static struct u32_pkt u32_packet(const char *addr, unsigned port, bool ingress)
+{
+	struct u32_pkt pk = {0};
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1) {
+		pk.b[0] = 0x45;
+		pk.b[9] = IPPROTO_TCP;
+		memcpy(pk.b + (ingress ? 12 : 16), &a4, 4);
+		pk.b[ingress ? 20 : 22] = (uint8_t)(port >> 8);
+		pk.b[ingress ? 21 : 23] = (uint8_t)port;
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, addr, &a6), 1);
+		pk.b[0] = 0x60;
+		pk.b[6] = IPPROTO_TCP;
+		memcpy(pk.b + (ingress ? 8 : 24), &a6, 16);
+		pk.b[ingress ? 40 : 42] = (uint8_t)(port >> 8);
+		pk.b[ingress ? 41 : 43] = (uint8_t)port;
+	}
+	return pk;
+}
+
+/* Nodes visited at our hash priority of eth0 by a TCP packet to (from) addr port 80. */
+static size_t walk(const struct fl_plan *p, size_t upto, bool ingress, const char *addr,
+		   const struct fl_obj **ret_hit)
+{
+	struct u32_pkt pk = u32_packet(addr, 80, ingress);
+
+	return u32_walk(p, upto, ingress, strchr(addr, ':') ? ETH_P_IPV6 : ETH_P_IP, &pk, ret_hit);
+}
+
+/* Up to FL_TC_ONE_LEVEL_MAX hosts of a family: today's one-level table, nothing more. */
+static void test_u32_one_level_up_to_threshold(void **state)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s =
+		many_hosts(1, FL_TC_ONE_LEVEL_MAX, false,
+			   "  - { at: 1s, id: f, fault: delay, services: [big], delay: 1ms }\n"
+			   "  - { at: 2s, end: true }\n");
+	struct fl_plan_options o = opts(CAPS_ALL);
+	_cleanup_(fl_plan_freep) struct fl_plan *p = build(s, &o);
+	const struct fl_plan_step *ps = step_by_id(p, "f");
+	const struct fl_obj *r[FL_TC_ONE_LEVEL_MAX + 1], *hit;
+	uint32_t ids[4];
+
+	assert_int_equal(tables_added(ps, false, ETH_P_IP, ids, 4), 2);
+	assert_int_equal(ids[0], 0x7e5);
+	assert_int_equal(ids[1], 0x7e4);
+	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, false, ETH_P_IP, r, 4), 2);
+	assert_int_equal(r[0]->handle, 0);
+	assert_int_equal(r[1]->handle, 0);
+	assert_int_equal(r[1]->link, 0x7e4u << 20);
+	assert_int_equal(ntohl(r[1]->hashkey.mask), 0xff);
+	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r,
+				 FL_TC_ONE_LEVEL_MAX + 1),
+			 FL_TC_ONE_LEVEL_MAX);
+	/* 10.100.0.1 .. 10.100.1.0: .1 .. .255 then .0, one per bucket of 7e4 */
+	for (size_t i = 0; i < FL_TC_ONE_LEVEL_MAX; i++)
+		assert_int_equal(r[i]->handle, handle(0x7e4, (uint32_t)(i + 1) % 256, 1));
+	/* A packet to a target: two root links, the node; to another address, the same. */
+	assert_int_equal(walk(p, 0, false, "10.100.0.77", &hit), 3);
+	assert_non_null(hit);
+	assert_int_equal(hit->handle, handle(0x7e4, 77, 1));
+	assert_int_equal(walk(p, 0, false, "10.68.0.77", &hit), 3);
+	assert_null(hit);
+}
+
+/*
+ * Over the threshold: a first-level table on the third byte, one
+ * second-level table per third byte on the last, every entry alone in its
+ * bucket; an untargeted packet walks the two root links, one link node and
+ * at most the entries sharing its last two bytes.
+ */
+static void test_u32_two_level_v4(void **state)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s =
+		many_hosts(1, 2000, false,
+			   "  - { at: 1s, id: f, fault: delay, services: [big], delay: 1ms }\n"
+			   "  - { at: 2s, end: true }\n");
+	struct fl_plan_options o = opts(CAPS_ALL);
+	_cleanup_(fl_plan_freep) struct fl_plan *p = build(s, &o);
+	const struct fl_plan_step *ps = step_by_id(p, "f");
+	static const struct fl_obj *r[2048];
+	const struct fl_obj *hit;
+	uint32_t ids[16];
+	size_t n;
+
+	/* 10.100.0.1 .. 10.100.7.208: third bytes 0 .. 7 */
+	assert_int_equal(tables_added(ps, false, ETH_P_IP, ids, 16), 2 + 8);
+	assert_int_equal(ids[0], 0x7e5);
+	assert_int_equal(ids[1], 0x7ec); /* FL_TC_HTID_L1(egress, v4); no one-level 7e4 */
+	for (uint32_t b = 0; b < 8; b++)
+		assert_int_equal(ids[2 + b], 0x3e4 + b);
+
+	n = filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, false, ETH_P_IP, r, 2048);
+	assert_int_equal(n, 2 + 8);
+	assert_int_equal(r[0]->handle, 0); /* root: into the prefix table */
+	assert_int_equal(r[0]->link, 0x7e5u << 20);
+	assert_int_equal(r[0]->hashkey.mask, 0);
+	assert_int_equal(r[1]->handle, 0); /* root: into the first level, on the third byte */
+	assert_int_equal(r[1]->link, 0x7ecu << 20);
+	assert_int_equal(ntohl(r[1]->hashkey.mask), 0x0000ff00);
+	assert_int_equal(r[1]->hashkey.off, 16);
+	for (uint32_t b = 0; b < 8; b++) {
+		const struct fl_obj *l = r[2 + b];
+		assert_int_equal(l->handle, handle(0x7ec, b, 1)); /* bucket b of the first level */
+		assert_int_equal(l->link, (0x3e4u + b) << 20);
+		assert_int_equal(ntohl(l->hashkey.mask), 0x000000ff); /* then on the last byte */
+		assert_int_equal(l->hashkey.off, 16);
+		assert_int_equal(l->n_keys, 1);
+		assert_key(l, 0, 0, 0, 0);
+		assert_int_equal(l->fault, SIZE_MAX); /* shared: stays until the end */
+	}
+
+	n = filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 2048);
+	assert_int_equal(n, 2000);
+	for (size_t i = 0; i < n; i++) {
+		size_t a = i + 1;
+		assert_int_equal(r[i]->handle, handle(0x3e4 + (uint32_t)(a / 256), a % 256, 1));
+		assert_key(r[i], 0, 0x0a640000 | (uint32_t)a, 0xffffffff, 16);
+	}
+	/* Shared structure first: each table before the links into it, every link before entries.
+	 */
+	static bool seen[0x1000];
+	memset(seen, 0, sizeof(seen));
+	for (size_t i = 0, links = 0; i < ps->n_objs; i++) {
+		const struct fl_obj *x = &ps->objs[i];
+		if (x->kind != FL_OBJ_FILTER || x->ingress || x->protocol != ETH_P_IP)
+			continue;
+		if (x->role == FL_U32_HASHTABLE) {
+			seen[x->handle >> 20] = true;
+		} else if (x->role == FL_U32_HASHLINK) {
+			assert_true(seen[x->link >> 20]);
+			assert_true(!x->handle || seen[x->handle >> 20]);
+			links++;
+		} else if (x->role == FL_U32_REDIRECT) {
+			assert_int_equal(links, 10);
+		}
+	}
+
+	/* The throughput bench's untargeted packet: 2 root links, 1 link node, 1 entry (.0.2). */
+	assert_int_equal(walk(p, 0, false, "10.68.0.2", &hit), 4);
+	assert_null(hit);
+	/* A third byte no target has: the link node's bucket is empty. */
+	assert_int_equal(walk(p, 0, false, "10.68.9.2", &hit), 2);
+	assert_null(hit);
+	/* Every target is found, in 4 nodes (one level: up to 2 + 8). */
+	for (size_t a = 1; a <= 2000; a += 97) {
+		char addr[32];
+		snprintf(addr, sizeof(addr), "10.100.%zu.%zu", a / 256, a % 256);
+		assert_int_equal(walk(p, 0, false, addr, &hit), 4);
+		assert_non_null(hit);
+		assert_int_equal(hit->handle, handle(0x3e4 + (uint32_t)(a / 256), a % 256, 1));
+	}
+	/* The end deletes whole priorities, as for one level: the engine takes our tables first. */
+	const struct fl_plan_step *end = &p->steps[1];
+	assert_int_equal(count_objs(end, FL_OBJ_FILTER, FL_OBJ_DEL), 2);
+	for (size_t i = 0; i < end->n_objs; i++)
+		if (end->objs[i].kind == FL_OBJ_FILTER)
+			assert_int_equal(end->objs[i].handle, 0);
+
+	/* What `faultline plan` prints for the link in bucket 1 is that object. */
+	_cleanup_free_ char *cmd = NULL;
+	n = filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, false, ETH_P_IP, r, 2048);
+	cmd = fl_obj_to_command(p, r[3]);
+	assert_non_null(cmd);
+	assert_str(cmd,
+		   "tc filter add dev eth0 egress protocol ip prio 65533 handle 7ec:1:1 u32 "
+		   "ht 7ec:1: match u32 0x00000000 0x00000000 at 0 hashkey mask 0x000000ff at 16 "
+		   "link 3e5:");
+}
+
+/* IPv6 on ingress: the first level hashes the source's byte before the last. */
+static void test_u32_two_level_v6_ingress(void **state)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s =
+		many_hosts(0x0100, 600, true,
+			   "  - { at: 1s, id: f, fault: delay, services: [big], delay: 1ms, "
+			   "direction: ingress }\n"
+			   "  - { at: 2s, end: true }\n");
+	struct fl_plan_options o = opts(CAPS_ALL);
+	_cleanup_(fl_plan_freep) struct fl_plan *p = build(s, &o);
+	const struct fl_plan_step *ps = step_by_id(p, "f");
+	static const struct fl_obj *r[1024];
+	const struct fl_obj *hit;
+	uint32_t ids[8];
+
+	/* fd00::100 .. fd00::357: byte 14 is 1 .. 3 */
+	assert_int_equal(tables_added(ps, true, ETH_P_IPV6, ids, 8), 2 + 3);
+	assert_int_equal(ids[0], 0x7f7);
+	assert_int_equal(ids[1], 0x7fe); /* FL_TC_HTID_L1(ingress, v6) */
+	for (uint32_t b = 1; b <= 3; b++)
+		assert_int_equal(ids[1 + b], 0x6e4 + b); /* FL_TC_HTID_L2(ingress, v6, b) */
+	assert_int_equal(tables_added(ps, false, ETH_P_IPV6, ids, 8), 0);
+	assert_int_equal(tables_added(ps, true, ETH_P_IP, ids, 8), 0);
+
+	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, true, ETH_P_IPV6, r, 1024),
+			 2 + 3);
+	assert_int_equal(r[1]->link, 0x7feu << 20);
+	assert_int_equal(ntohl(r[1]->hashkey.mask), 0x0000ff00);
+	assert_int_equal(r[1]->hashkey.off, 20); /* the source's last word */
+	for (uint32_t b = 1; b <= 3; b++) {
+		assert_int_equal(r[1 + b]->handle, handle(0x7fe, b, 1));
+		assert_int_equal(r[1 + b]->link, (0x6e4u + b) << 20);
+		assert_int_equal(ntohl(r[1 + b]->hashkey.mask), 0x000000ff);
+		assert_int_equal(r[1 + b]->hashkey.off, 20);
+	}
+	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, true, ETH_P_IPV6, r, 1024), 600);
+	assert_int_equal(r[0]->handle, handle(0x6e5, 0, 1));
+	assert_int_equal(r[599]->handle, handle(0x6e7, 0x57, 1));
+
+	assert_int_equal(walk(p, 0, true, "fd00::2aa", &hit), 4);
+	assert_non_null(hit);
+	assert_int_equal(hit->handle, handle(0x6e6, 0xaa, 1));
+	assert_int_equal(walk(p, 0, true, "fd99::2aa", &hit), 4);
+	assert_null(hit);
+}
+
+/* The layout is chosen per fault and family: 300 IPv4 hosts two-level, 2 IPv6 hosts one. */
+static void test_u32_two_level_per_family(void **state)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s =
+		many_hosts(1, 300, false,
+			   "  - { at: 1s, id: f, fault: delay, services: [big, one], delay: 1ms }\n"
+			   "  - { at: 2s, end: true }\n");
+	struct fl_plan_options o = opts(CAPS_ALL);
+	_cleanup_(fl_plan_freep) struct fl_plan *p = build(s, &o);
+	const struct fl_plan_step *ps = step_by_id(p, "f");
+	const struct fl_obj *hit;
+	uint32_t ids[8];
+
+	assert_int_equal(tables_added(ps, false, ETH_P_IP, ids, 8), 4);
+	assert_int_equal(ids[1], 0x7ec);
+	assert_int_equal(tables_added(ps, false, ETH_P_IPV6, ids, 8), 2);
+	assert_int_equal(ids[0], 0x7e7);
+	assert_int_equal(ids[1], 0x7e6);
+	/* 10.1.0.5 is one of the fault's hosts: in the second level, after 10.100.0.5. */
+	assert_int_equal(walk(p, 0, false, "10.1.0.5", &hit), 5);
+	assert_non_null(hit);
+	assert_int_equal(hit->handle, handle(0x3e4, 5, 2));
+	assert_int_equal(walk(p, 0, false, "fd00:1::5", &hit), 3);
+	assert_non_null(hit);
+	assert_int_equal(hit->handle, handle(0x7e6, 5, 1));
+}
+
+/*
+ * Faults share the tables of their hook and family: a small one keeps the
+ * one-level table, a large one adds the first level beside it; second-level
+ * tables are made once, their buckets' node ids run on; a heal deletes its
+ * entries only, and the end the priorities.
+ */
+static void test_u32_two_level_shared_and_healed(void **state)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s = parse_big_pair(
+		"  - { at: 1s, id: small, fault: delay, services: [one], delay: 1ms }\n"
+		"  - { at: 2s, id: big, fault: corrupt, services: [big], corrupt: 1% }\n"
+		"  - { at: 3s, id: big2, fault: duplicate, services: [big2], duplicate: 1% }\n"
+		"  - { at: 4s, heal: [big] }\n"
+		"  - { at: 5s, id: again, fault: rate, services: [big], rate: 1mbit }\n"
+		"  - { at: 6s, end: true }\n");
+	struct fl_plan_options o = opts(CAPS_ALL);
+	_cleanup_(fl_plan_freep) struct fl_plan *p = build(s, &o);
+	static const struct fl_obj *r[1024];
+	const struct fl_obj *hit;
+	uint32_t ids[8];
+	size_t n;
+
+	/* small: one level, as before */
+	assert_int_equal(tables_added(step_by_id(p, "small"), false, ETH_P_IP, ids, 8), 2);
+	assert_int_equal(ids[1], 0x7e4);
+	/* big (10.100.0.1 .. 10.100.1.44): the first level and its root link join 7e4 */
+	assert_int_equal(tables_added(step_by_id(p, "big"), false, ETH_P_IP, ids, 8), 3);
+	assert_int_equal(ids[0], 0x7ec);
+	assert_int_equal(ids[1], 0x3e4);
+	assert_int_equal(ids[2], 0x3e5);
+	n = filters(step_by_id(p, "big"), FL_OBJ_ADD, FL_U32_HASHLINK, false, ETH_P_IP, r, 1024);
+	assert_int_equal(n, 3);
+	assert_int_equal(r[0]->handle, 0);
+	assert_int_equal(r[0]->link, 0x7ecu << 20);
+	/*
+	 * big2 (10.100.1.1 .. 10.100.2.44, port 81): only third byte 2 is new;
+	 * 10.100.1.1 .. 10.100.1.44 share big's buckets (node 2), the rest are alone.
+	 */
+	assert_int_equal(tables_added(step_by_id(p, "big2"), false, ETH_P_IP, ids, 8), 1);
+	assert_int_equal(ids[0], 0x3e6);
+	n = filters(step_by_id(p, "big2"), FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 1024);
+	assert_int_equal(n, 300);
+	assert_int_equal(r[0]->handle, handle(0x3e5, 1, 2));
+	assert_int_equal(r[43]->handle, handle(0x3e5, 44, 2));
+	assert_int_equal(r[44]->handle, handle(0x3e5, 45, 1));
+	assert_int_equal(r[299]->handle, handle(0x3e6, 44, 1));
+	/* With all three on, each address is found where its fault put it. */
+	size_t big2 = step_index(p, "big2");
+	assert_int_equal(walk(p, big2, false, "10.1.0.5", &hit), 3); /* 2 root links, the entry */
+	assert_non_null(hit);
+	assert_str(hit->redirect, fault_of(p, "small")->ifb);
+	/* 3 root links, the link node, big's entry (big2's, port 81, comes after it) */
+	assert_int_equal(walk(p, big2, false, "10.100.1.1", &hit), 5);
+	assert_non_null(hit);
+	assert_str(hit->redirect, fault_of(p, "big")->ifb);
+
+	/* The heal: big's entries, by handle, and nothing shared. */
+	const struct fl_plan_step *heal = &p->steps[3];
+	n = 0;
+	for (size_t i = 0; i < heal->n_objs; i++)
+		if (heal->objs[i].kind == FL_OBJ_FILTER) {
+			assert_int_equal(heal->objs[i].op, FL_OBJ_DEL);
+			assert_int_equal(heal->objs[i].role, FL_U32_REDIRECT);
+			assert_int_not_equal(heal->objs[i].handle & 0xfff, 0);
+			assert_int_equal(heal->objs[i].fault, step_index(p, "big"));
+			n++;
+		}
+	assert_int_equal(n, 300);
+	assert_int_equal(walk(p, 3, false, "10.100.1.1", &hit),
+			 5); /* big2's entry alone, no match */
+	assert_null(hit);
+	assert_int_equal(walk(p, 3, false, "10.100.0.1", &hit), 4); /* an empty bucket */
+	assert_null(hit);
+	/* Again on big: no table made twice, fresh node ids. */
+	assert_int_equal(tables_added(step_by_id(p, "again"), false, ETH_P_IP, ids, 8), 0);
+	n = filters(step_by_id(p, "again"), FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 1024);
+	assert_int_equal(n, 300);
+	assert_int_equal(r[0]->handle, handle(0x3e4, 1, 2));
+	assert_int_equal(r[256]->handle, handle(0x3e5, 1, 3));
+	/* The end: whole priorities, as ever (build() replayed the plan: nothing left). */
+	const struct fl_plan_step *end = &p->steps[p->n_steps - 1];
+	for (size_t i = 0; i < end->n_objs; i++)
+		if (end->objs[i].kind == FL_OBJ_FILTER)
+			assert_int_equal(end->objs[i].handle, 0);
+}
+
 /* ---- heal and end
  * ------------------------------------------------------------------------------------- */
 
@@ -2042,6 +2562,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_u32_port_range_edges),
 		cmocka_unit_test(test_u32_bucket_sharing),
 		cmocka_unit_test(test_u32_any_address),
+		cmocka_unit_test(test_u32_one_level_up_to_threshold),
+		cmocka_unit_test(test_u32_two_level_v4),
+		cmocka_unit_test(test_u32_two_level_v6_ingress),
+		cmocka_unit_test(test_u32_two_level_per_family),
+		cmocka_unit_test(test_u32_two_level_shared_and_healed),
 		cmocka_unit_test(test_heal_reverses_add),
 		cmocka_unit_test(test_end_teardown),
 		cmocka_unit_test(test_last_step_without_end),
