@@ -211,12 +211,20 @@ static void nft_table_comment(struct builder *b, struct fl_strbuf *sb)
 }
 
 /*
- * Two maps per hook and family: NAME (flags interval: prefixes, port ranges,
- * any protocol or port) and NAMEx (a plain hash: one host, one protocol, one
- * port, the common case). Elements of a hash map are added and deleted in
- * linear time; nft 1.0.6 deletes interval elements in quadratic time (10,000
- * took 20 s), and a heal deletes elements.
+ * Three maps per hook and family: NAMEx (a plain hash: one host, one
+ * protocol, one port, the common case), NAMEp (a plain hash without the
+ * protocol: one host and port for both TCP and UDP, what `host:port` says,
+ * one element where NAMEx would need two) and NAME (flags interval:
+ * prefixes, port ranges, any protocol or port). Elements of a hash map are
+ * added and deleted in linear time; nft 1.0.6 deletes interval elements in
+ * quadratic time (10,000 took 20 s), and a heal deletes elements. Each
+ * element costs libnftables ~6 us to parse and the kernel to insert: a
+ * target in NAMEp halves that.
  */
+enum nft_map_kind { MAP_EXACT, MAP_PAIR, MAP_INTERVAL, _MAP_MAX };
+
+static const char nft_map_suffix[_MAP_MAX][2] = { "x", "p", "" };
+
 static bool nft_exact(const struct fl_target *t)
 {
 	return is_host(t) && t->proto && t->port_lo && t->port_lo == t->port_hi;
@@ -225,12 +233,12 @@ static bool nft_exact(const struct fl_target *t)
 static void nft_maps(struct fl_strbuf *sb, const char *family, const char *const *names, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		bool v6 = names[i][1] == '6';
+		const char *addr = names[i][1] == '6' ? "ipv6_addr" : "ipv4_addr";
 		fl_strbuf_appendf(sb,
 				  "add map %s " FL_NFT_TABLE " %s { type %s . inet_proto . inet_service : verdict; flags interval; }\n"
-				  "add map %s " FL_NFT_TABLE " %sx { type %s . inet_proto . inet_service : verdict; }\n",
-				  family, names[i], v6 ? "ipv6_addr" : "ipv4_addr", family, names[i],
-				  v6 ? "ipv6_addr" : "ipv4_addr");
+				  "add map %s " FL_NFT_TABLE " %sx { type %s . inet_proto . inet_service : verdict; }\n"
+				  "add map %s " FL_NFT_TABLE " %sp { type %s . inet_service : verdict; }\n",
+				  family, names[i], addr, family, names[i], addr, family, names[i], addr);
 	}
 }
 
@@ -294,11 +302,12 @@ static void nft_vmap_rule(struct fl_strbuf *sb, const char *family, const char *
 	const char *proto = netdev ? (v6 ? "meta protocol ip6 " : "meta protocol ip ")
 				   : (v6 ? "meta nfproto ipv6 " : "meta nfproto ipv4 ");
 
-	for (int exact = 1; exact >= 0; exact--)
+	for (int m = 0; m < _MAP_MAX; m++)
 		fl_strbuf_appendf(sb,
-				  "add rule %s " FL_NFT_TABLE " %s %s%s %saddr . meta l4proto . th %sport vmap @%s%s\n",
-				  family, chain, proto, v6 ? "ip6" : "ip", src ? "s" : "d", src ? "s" : "d",
-				  map, exact ? "x" : "");
+				  "add rule %s " FL_NFT_TABLE " %s %s%s%s %saddr . %sth %sport vmap @%s%s\n",
+				  family, chain, proto, m == MAP_PAIR ? "meta l4proto { tcp, udp } " : "",
+				  v6 ? "ip6" : "ip", src ? "s" : "d", m == MAP_PAIR ? "" : "meta l4proto . ",
+				  src ? "s" : "d", map, nft_map_suffix[m]);
 }
 
 /* Table netdev faultline: silent drops where the wire would drop, on the scope's devices. */
@@ -392,33 +401,94 @@ enum fl_direction fl_plan_userspace_direction(const struct fl_step *st)
 	return st->params.set & holds ? FL_DIR_INGRESS : st->direction;
 }
 
+/* Host targets with one port, ordered by family, address, port, then protocol. */
+static int cmp_exact(const void *x, const void *y, void *arg)
+{
+	const struct fl_target *ts = arg, *a = &ts[*(const size_t *)x], *b = &ts[*(const size_t *)y];
+	int c = a->family - b->family;
+
+	if (c == 0)
+		c = memcmp(&a->addr, &b->addr, a->family == AF_INET ? 4 : 16);
+	if (c == 0)
+		c = (int)a->port_lo - (int)b->port_lo;
+	return c ? c : (int)a->proto - (int)b->proto;
+}
+
+/*
+ * The map of each of a fault's targets (enum nft_map_kind): the TCP half of
+ * a host:port that also has its UDP half goes to NAMEp for both, and the
+ * UDP half nowhere (_MAP_MAX). *ret (caller frees, n_targets entries).
+ */
+static int nft_target_maps(const struct fl_plan_fault *pf, uint8_t **ret)
+{
+	_cleanup_free_ size_t *idx = calloc(pf->n_targets ? pf->n_targets : 1, sizeof(*idx));
+	uint8_t *map = calloc(pf->n_targets ? pf->n_targets : 1, 1);
+	size_t n = 0;
+
+	if (!idx || !map) {
+		free(map);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < pf->n_targets; i++) {
+		map[i] = nft_exact(&pf->targets[i]) ? MAP_EXACT : MAP_INTERVAL;
+		if (map[i] == MAP_EXACT)
+			idx[n++] = i;
+	}
+	qsort_r(idx, n, sizeof(*idx), cmp_exact, pf->targets);
+	for (size_t k = 0; k + 1 < n; k++) {
+		const struct fl_target *a = &pf->targets[idx[k]], *c = &pf->targets[idx[k + 1]];
+
+		if (a->family == c->family && a->port_lo == c->port_lo &&
+		    memcmp(&a->addr, &c->addr, a->family == AF_INET ? 4 : 16) == 0 &&
+		    a->proto == IPPROTO_TCP && c->proto == IPPROTO_UDP) {
+			map[idx[k]] = MAP_PAIR;
+			map[idx[k + 1]] = _MAP_MAX;
+			k++;
+		}
+	}
+	*ret = map;
+	return 0;
+}
+
 /* Elements of one fault: into the egress and/or ingress maps (or the queue maps). */
 static void nft_fault_elements(struct builder *b, struct fl_strbuf *sb, const char *family,
 			       const struct fl_step *st, const char *chain, bool add, bool queue)
 {
+	const struct fl_plan_fault *pf = &b->p->faults[st - b->s->steps];
 	enum fl_direction dirs = queue ? fl_plan_userspace_direction(st) : st->direction;
+	_cleanup_free_ uint8_t *maps = NULL;
+	int r = nft_target_maps(pf, &maps);
 
+	if (r < 0) {
+		b->r = r;
+		return;
+	}
 	for (int dir = 0; dir < 2; dir++) {
 		enum fl_direction want = dir == 0 ? FL_DIR_EGRESS : FL_DIR_INGRESS;
 		char kind = queue ? (dir == 0 ? 'o' : 'q') : (dir == 0 ? 'e' : 'i');
 		if (!(dirs & want))
 			continue;
 		for (int f = 0; f < _FAM_MAX; f++)
-			for (int exact = 1; exact >= 0; exact--) {
+			for (int m = 0; m < _MAP_MAX; m++) {
 				bool any = false;
-				char map[4] = { kind, f == FAM6 ? '6' : '4',
-						exact ? 'x' : 0, 0 };
+				char map[4] = { kind, f == FAM6 ? '6' : '4', nft_map_suffix[m][0], 0 };
 
-				for_each_fault_target(b, st, t)
-				{
-					if ((t->family == AF_INET6) != (f == FAM6) || nft_exact(t) != exact)
+				for (size_t i = 0; i < pf->n_targets; i++) {
+					const struct fl_target *t = &pf->targets[i];
+
+					if ((t->family == AF_INET6) != (f == FAM6) || maps[i] != m)
 						continue;
 					if (!any)
 						fl_strbuf_appendf(sb, "%s element %s " FL_NFT_TABLE " %s { ",
 								  add ? "add" : "delete", family, map);
 					else
 						fl_strbuf_append(sb, ", ");
-					nft_element(sb, t);
+					if (m == MAP_PAIR) {
+						nft_addr(sb, t);
+						fl_strbuf_appendf(sb, " . %u", t->port_lo);
+					} else {
+						nft_element(sb, t);
+					}
 					if (add)
 						fl_strbuf_appendf(sb, " : goto %s", chain);
 					any = true;

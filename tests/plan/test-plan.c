@@ -155,8 +155,13 @@ static bool elem_parse(const char *text, struct nft_elem *e)
 		*p = '\0';
 		p += 3;
 	}
-	if (n != 3)
+	if (n == 2) {
+		/* A pair map's element (addr . port): TCP and UDP, here the range 6-17. */
+		parts[2] = parts[1];
+		parts[1] = (char *)"6-17";
+	} else if (n != 3) {
 		return false;
+	}
 	slash = strchr(parts[0], '/');
 	e->af = strchr(parts[0], ':') ? AF_INET6 : AF_INET;
 	e->plen = e->af == AF_INET ? 32 : 128;
@@ -820,8 +825,9 @@ static void test_engine_delay_userspace_objects(void **state)
 	assert_int_equal(ps->n_objs, 1);
 	assert_contains(nft, "add table inet faultline");
 	assert_contains(nft, "add rule inet faultline f1 queue num 61440 bypass\n");
-	assert_contains(nft, "add element inet faultline q4x { 10.77.0.20 . tcp . 8443 : goto f1, "
-			     "10.77.0.20 . udp . 8443 : goto f1 }\n");
+	/* host:port is TCP and UDP: one element of the pair map. */
+	assert_contains(nft, "add element inet faultline q4p { 10.77.0.20 . 8443 : goto f1 }\n");
+	assert_null(strstr(nft, "element inet faultline q4x"));
 	assert_contains(nft,
 			"prerouting meta nfproto ipv4 ip saddr . meta l4proto . th sport vmap @q4x\n");
 	assert_contains(nft,
@@ -866,7 +872,7 @@ static void test_engine_loss_nftables_objects(void **state)
 		nft,
 		"add rule netdev faultline f1 numgen random mod 1000000000 < 125000000 drop\n");
 	/* Egress (the default direction) only. */
-	assert_contains(nft, "add element netdev faultline e4x { 10.77.0.20 . tcp . 8443 : goto f1");
+	assert_contains(nft, "add element netdev faultline e4p { 10.77.0.20 . 8443 : goto f1");
 	assert_null(strstr(nft, "element netdev faultline i4"));
 }
 
@@ -918,13 +924,13 @@ static void test_userspace_direction(void **state)
 {
 	static const struct {
 		const char *params;
-		const char *map; /* the elements' map */
+		const char *map; /* the elements' maps (here the pair map: NAMEp) */
 	} cases[] = {
-		{ "    fault: loss\n    services: [api]\n    loss: 10%\n    seed: 1\n", "o4x" },
+		{ "    fault: loss\n    services: [api]\n    loss: 10%\n    seed: 1\n", "o4" },
 		{ "    fault: loss\n    services: [api]\n    loss: 10%\n    seed: 1\n    direction: ingress\n",
-		  "q4x" },
-		{ DELAY, "q4x" },
-		{ DELAY "    direction: ingress\n", "q4x" },
+		  "q4" },
+		{ DELAY, "q4" },
+		{ DELAY "    direction: ingress\n", "q4" },
 	};
 	struct fl_plan_options o = opts(CAPS_NO_NETEM);
 
@@ -935,7 +941,8 @@ static void test_userspace_direction(void **state)
 		char want[64];
 
 		assert_int_equal(fault_of(p, "f")->engine, FL_ENGINE_USERSPACE);
-		snprintf(want, sizeof(want), "add element inet faultline %s { 10.77.0.20 . tcp", cases[i].map);
+		snprintf(want, sizeof(want), "add element inet faultline %sp { 10.77.0.20 . 8443",
+			 cases[i].map);
 		assert_contains(nft, want);
 		/* Requests are taken where they leave: output (local) and forward (routed). */
 		assert_contains(nft, "output meta nfproto ipv4 ip daddr . meta l4proto . th dport vmap @o4x\n");
@@ -1043,21 +1050,54 @@ static void test_partition_both_directions(void **state)
 			     "faultline f1 drop\n");
 	/* Towards the services: destination; from them: source. Both families, hosts and prefixes.
 	 */
-	/* One host, one protocol, one port: the hash map (x); the rest: the interval map. */
-	assert_contains(nft, "add element netdev faultline e4x { 10.77.0.20 . tcp . 8443 : goto f1, "
-			     "10.77.0.20 . udp . 8443 : goto f1 }\n"
+	/*
+	 * One host, one protocol, one port: the hash map (x); one host and port
+	 * for TCP and UDP (host:port): the pair map (p); the rest: the interval map.
+	 */
+	assert_contains(nft, "add element netdev faultline e4p { 10.77.0.20 . 8443 : goto f1 }\n"
 			     "add element netdev faultline e4 { 10.77.1.0/24 . 0-255 . 0-65535 : goto f1 }\n");
-	assert_contains(nft, "add element netdev faultline i4x { 10.77.0.20 . tcp . 8443 : goto f1, "
-			     "10.77.0.20 . udp . 8443 : goto f1 }\n"
+	assert_contains(nft, "add element netdev faultline i4p { 10.77.0.20 . 8443 : goto f1 }\n"
 			     "add element netdev faultline i4 { 10.77.1.0/24 . 0-255 . 0-65535 : goto f1 }\n");
+	assert_null(strstr(nft, "element netdev faultline e4x"));
 	assert_contains(nft, "add element netdev faultline e6x { fd77::20 . tcp . 8443 : goto f1 }\n"
 			     "add element netdev faultline e6 { fd77:1::/64 . 0-255 . 0-65535 : goto f1 }\n");
 	assert_contains(nft, "add element netdev faultline i6x { fd77::20 . tcp . 8443 : goto f1 }\n"
 			     "add element netdev faultline i6 { fd77:1::/64 . 0-255 . 0-65535 : goto f1 }\n");
 	assert_contains(nft,
 			"egress meta protocol ip ip daddr . meta l4proto . th dport vmap @e4\n");
+	assert_contains(nft, "egress meta protocol ip meta l4proto { tcp, udp } ip daddr . th dport "
+			     "vmap @e4p\n");
 	assert_contains(nft,
 			"ingress meta protocol ip6 ip6 saddr . meta l4proto . th sport vmap @i6\n");
+}
+
+/*
+ * host:port (TCP and UDP) goes to the pair map as one element; a single
+ * protocol to the exact map; the heal deletes from the same maps.
+ */
+static void test_nft_pair_map(void **state)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s =
+		parse("version: 1\nname: t\nservices:\n"
+		      "  a: { endpoints: [ \"10.0.0.20:8443\", \"tcp:10.0.0.21:80\", \"10.0.0.22:53\","
+		      " \"udp:10.0.0.22:5353\", \"10.0.0.22:7\" ] }\n"
+		      "timeline:\n"
+		      "  - { at: 1s, id: cut, fault: blackhole, services: [a] }\n"
+		      "  - { at: 2s, id: back, heal: [cut] }\n"
+		      "  - { at: 3s, end: true }\n");
+	struct fl_plan_options o = opts(CAPS_ALL);
+	_cleanup_(fl_plan_freep) struct fl_plan *p = build(s, &o);
+	const char *add = step_nft(step_by_id(p, "cut")), *del = step_nft(step_by_id(p, "back"));
+
+	assert_contains(add, "add element netdev faultline e4x { 10.0.0.21 . tcp . 80 : goto f1, "
+			     "10.0.0.22 . udp . 5353 : goto f1 }\n"
+			     "add element netdev faultline e4p { 10.0.0.20 . 8443 : goto f1, "
+			     "10.0.0.22 . 53 : goto f1, 10.0.0.22 . 7 : goto f1 }\n");
+	assert_contains(del, "delete element netdev faultline e4x { 10.0.0.21 . tcp . 80, "
+			     "10.0.0.22 . udp . 5353 }\n"
+			     "delete element netdev faultline e4p { 10.0.0.20 . 8443, 10.0.0.22 . 53, "
+			     "10.0.0.22 . 7 }\n");
+	assert_null(strstr(add, "10.0.0.20 . udp"));
 }
 
 static void test_blackhole_ingress_only(void **state)
@@ -1090,8 +1130,8 @@ static void test_reject_inet(void **state)
 	assert_contains(nft, "add table inet faultline");
 	assert_contains(nft, "add rule inet faultline f1 meta l4proto tcp reject with tcp reset\n"
 			     "add rule inet faultline f1 reject with icmpx port-unreachable\n");
-	assert_contains(nft, "add element inet faultline e4x { 10.77.0.20 . tcp . 8443 : goto f1");
-	assert_contains(nft, "add element inet faultline i4x { 10.77.0.20 . tcp . 8443 : goto f1");
+	assert_contains(nft, "add element inet faultline e4p { 10.77.0.20 . 8443 : goto f1");
+	assert_contains(nft, "add element inet faultline i4p { 10.77.0.20 . 8443 : goto f1");
 	assert_null(strstr(nft, "netdev"));
 	assert_str(step_nft(&p->steps[p->n_steps - 1]), "delete table inet faultline\n");
 }
@@ -2552,6 +2592,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_userspace_direction),
 		cmocka_unit_test(test_engine_partition_without_nftables),
 		cmocka_unit_test(test_partition_both_directions),
+		cmocka_unit_test(test_nft_pair_map),
 		cmocka_unit_test(test_blackhole_ingress_only),
 		cmocka_unit_test(test_reject_inet),
 		cmocka_unit_test(test_u32_v4_host_egress),
