@@ -808,7 +808,8 @@ static int tcp_packet(struct fl_observer *o, struct obs_flow *f, const struct pk
 
 			f->synack_seen = true;
 			at->s.handshakes++;
-			st->s.answers++;
+			if (at == st)
+				st->s.answers++;
 			/* Karn: a retransmitted SYN makes the sample ambiguous. */
 			if (f->n_syn == 1 && p->t >= f->syn_ns) {
 				r = obs_vec_push(&at->rtt, p->t - f->syn_ns, cap);
@@ -826,7 +827,8 @@ static int tcp_packet(struct fl_observer *o, struct obs_flow *f, const struct pk
 			struct obs_stats *at = stats_at(o, phase_of(o, f->req_ns), f->svc);
 
 			f->resp_seen = true;
-			st->s.answers++;
+			if (at == st)
+				st->s.answers++;
 			r = obs_vec_push(&at->gap, p->t - f->req_ns, cap);
 			if (r < 0)
 				return r;
@@ -875,7 +877,8 @@ static int udp_packet(struct fl_observer *o, struct obs_flow *f, const struct pk
 		memmove(f->pending, f->pending + 1, (size_t)(f->n_pending - 1) * sizeof(uint64_t));
 		f->n_pending--;
 		at->s.udp_answered++;
-		st->s.answers++;
+		if (at == st)
+			st->s.answers++;
 		f->udp_gap_ns = p->t - req;
 		r = obs_vec_push(&at->udp_gap, p->t - req, o->opts.max_samples);
 		if (r < 0)

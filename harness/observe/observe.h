@@ -233,10 +233,10 @@ struct fl_wire_stats {
 	uint64_t udp_requests; /* datagrams client -> service */
 	uint64_t udp_answered; /* requests of this phase answered by a datagram back */
 	/*
-	 * Answers that arrived in this phase (SYN-ACKs completing a handshake,
-	 * first responses, UDP answers), whenever their request was sent: a
-	 * drop's verdict must not count the answer a SYN sent during the fault
-	 * gets, resent, after the heal.
+	 * Requests of this phase answered while it lasted (SYN-ACKs completing
+	 * a handshake, first responses, UDP answers): a drop's verdict must not
+	 * count the answer a SYN sent during the fault gets, resent, after the
+	 * heal, nor a reject's the answer already in flight when it began.
 	 */
 	uint64_t answers;
 	struct fl_wire_dist handshake_rtt; /* SYN -> SYN-ACK, only handshakes with one SYN (Karn) */

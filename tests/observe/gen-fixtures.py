@@ -244,6 +244,8 @@ def reject_fixture(out):
 
     Phase 0: api: 2 connections answered (RTT 1 ms); dns (udp 10.0.0.3:53): 2 requests,
       answered after 2 ms and 4 ms.
+    In flight when the reject began: an api SYN at 999 ms answered at 1000.5 ms, a dns request
+      at 998 ms answered at 1002 ms: requests and handshakes of phase 0, not answers of phase 1.
     Phase 0, everything else: one UDP socket to 10.0.0.9:5353: a request answered after 2 ms,
       three requests 30 ms apart never answered, a last one answered after 1 ms (which must not
       pair with the stale ones): udp_requests 5, udp_answered 2, udp_gap 1 and 2 ms.
@@ -252,7 +254,7 @@ def reject_fixture(out):
       needed" quoting an api packet (path MTU, not a refusal);
       dns: 2 requests refused by ICMP port unreachable.
       api: connections 4, from_service rst 4, icmp_unreach 1, handshakes 0;
-      dns: udp_requests 2, udp_answered 0, icmp_unreach 2.
+      dns: udp_requests 2, udp_answered 0, icmp_unreach 2; answers 0 (api and dns).
     """
     p = Pcap(os.path.join(out, "reject.pcap"), LINKTYPE_LINUX_SLL2, sll2)
     for i in range(2):
@@ -260,6 +262,10 @@ def reject_fixture(out):
         handshake(p, t, CLIENT4, API4, 40000 + i, 80, MS)
         p.add(t + 50 * MS, udp(CLIENT4, DNS4, 50000 + i, 53, 30))
         p.add(t + 50 * MS + (2 + 2 * i) * MS, udp(DNS4, CLIENT4, 53, 50000 + i, 60))
+    p.add(T0 + 999 * MS, tcp(CLIENT4, API4, 40100, 80, 1000, 0, SYN))
+    p.add(T0 + 1000 * MS + 500000, tcp(API4, CLIENT4, 80, 40100, 5000, 1001, SYN | ACK))
+    p.add(T0 + 998 * MS, udp(CLIENT4, DNS4, 50100, 53, 30))
+    p.add(T0 + 1002 * MS, udp(DNS4, CLIENT4, 53, 50100, 60))
     t = T0 + 500 * MS
     p.add(t, udp(CLIENT4, OTHER4, 52000, 5353, 20))
     p.add(t + 2 * MS, udp(OTHER4, CLIENT4, 5353, 52000, 20))
@@ -331,7 +337,7 @@ def router_fixture(out):
     the heal at 4.1 s and answered then (SYN-ACK in on 3 at 4.101 s, out on 2 10 us later):
     a handshake of the fault's phase, but an answer of the next one. Copies: 62 + 2 = 64.
     Retry ratios: 10.0.1.1 1100, 10.0.1.2 4000, api from everyone (51 vs 20) 2550.
-    The blackhole: 0 answers while active, to 51 attempts; 1 answer after it.
+    The blackhole: 0 answers while active, to 51 attempts; the late SYN-ACK answers no phase.
     Untargeted, on 2 only: 10.0.2.1:45000 -> 10.0.3.1:8080 and :45001, a handshake (1 ms) at
     0.5 s and at 2.5 s; the second one's client gives up at 2.6 s with a RST of its own: the
     fault's cascade, not the fault touching that traffic (blast radius: 0 rejects, untouched).
