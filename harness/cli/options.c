@@ -28,7 +28,8 @@ const struct fl_cli_option fl_cli_options[] = {
 	{ "run", "events", 0, "FILE",
 	  "Write one JSON object per event (start, each step with its times, end) to FILE. A "
 	  "step's apply_ns runs until it is in effect; tidy_ns is the time then spent deleting "
-	  "the IFBs it ended (tidied: how many), which no packet reached any more." },
+	  "the IFBs, u32 priorities and clsact qdiscs it ended (tidied: how many), which no "
+	  "packet reached any more." },
 	{ "run", "run-dir", 0, "DIR", "Where journals and locks live (default /run/faultline)." },
 	{ "run", "user", 0, "USER",
 	  "Run the flows' probes, user commands and invariants as USER (a name or uid; "

@@ -361,11 +361,6 @@ static bool clsact_goes(struct fl_engine_ns *e, const struct fl_plan_step *ps, s
 	return false;
 }
 
-/* An object fl_engine_tidy() may do: deleting one of our links. */
-static bool is_tidy(const struct fl_obj *o)
-{
-	return o->kind == FL_OBJ_LINK && o->op == FL_OBJ_DEL;
-}
 
 static int apply_objs(struct fl_engine_ns *e, const struct fl_plan *p, size_t i, size_t ns,
 		      size_t from, size_t to)
@@ -483,10 +478,10 @@ int fl_engine_apply_effective(struct fl_engine_ns *e, const struct fl_plan *p, s
 		goto out;
 	}
 
-	/* The step's trailing link deletions are left to fl_engine_tidy(). */
+	/* The step's trailing tidy deletions (plan.h) are left to fl_engine_tidy(). */
 	tidy_from = ps->n_objs;
 	while (tidy_from > 0 &&
-	       (ps->objs[tidy_from - 1].ns != ns || is_tidy(&ps->objs[tidy_from - 1])))
+	       (ps->objs[tidy_from - 1].ns != ns || ps->objs[tidy_from - 1].tidy))
 		tidy_from--;
 	r = apply_objs(e, p, i, ns, 0, tidy_from);
 	if (r < 0)

@@ -280,21 +280,36 @@ static int delete_handle(struct fl_nl *nl, int ifindex, uint32_t parent, uint16_
 }
 
 /*
+ * Which of our tables goes first: a table's links hold the tables they
+ * jump to (EBUSY), so the gate, then the tables it links to, then the
+ * second level.
+ */
+static int table_rank(uint32_t htid)
+{
+	if (htid >= FL_TC_HTID_L2_BASE && htid <= FL_TC_HTID_L2_LAST)
+		return 2;
+	for (unsigned ing = 0; ing < 2; ing++)
+		for (unsigned v6 = 0; v6 < 2; v6++)
+			if (htid == FL_TC_HTID_GATE(ing, v6))
+				return 0;
+	return 1;
+}
+
+/*
  * A whole priority of ours. Deleting the priority alone is not enough: u32
  * keeps explicit hash tables per qdisc, shared with every other u32 filter
  * on the device, so where someone else has u32 filters ours would outlive
  * the priority (and the next run could not create them). So: the root's
  * links into our tables, then our tables with whatever entries they still
- * hold (EBUSY while the kernel still drops a link's reference), then the
- * priority itself. A second-level table goes after the first-level one,
- * whose links into it hold it.
+ * hold (EBUSY while the kernel still drops a link's reference), in
+ * table_rank() order, then the priority itself.
  */
 static int delete_prio(struct fl_nl *nl, int ifindex, bool ingress, uint16_t prio)
 {
 	uint32_t parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
 	/* At most 3 tables of one level and 256 of the second per priority. */
-	uint32_t tables[3 + FL_TC_DIVISOR], nodes[64];
-	size_t n_tables = 0, n_first = 0, n_nodes = 0;
+	uint32_t tables[4 + FL_TC_DIVISOR], nodes[64];
+	size_t n_tables = 0, n_nodes = 0;
 	struct nl_cache *cache = NULL;
 	int r;
 
@@ -314,12 +329,12 @@ static int delete_prio(struct fl_nl *nl, int ifindex, bool ingress, uint16_t pri
 		if (TC_U32_NODE(h) && !fl_tc_our_htid(ht) && n_nodes < ELEMENTSOF(nodes))
 			nodes[n_nodes++] = h;
 		else if (!TC_U32_NODE(h) && fl_tc_our_htid(ht) && n_tables < ELEMENTSOF(tables)) {
-			/* First levels first: move the first second-level one up. */
-			tables[n_tables++] = h;
-			if (ht < FL_TC_HTID_L2_BASE || ht > FL_TC_HTID_L2_LAST) {
-				tables[n_tables - 1] = tables[n_first];
-				tables[n_first++] = h;
-			}
+			size_t k = n_tables++;
+
+			/* Insertion by rank: few tables rank below the second level. */
+			for (; k > 0 && table_rank(TC_U32_USERHTID(tables[k - 1])) > table_rank(ht); k--)
+				tables[k] = tables[k - 1];
+			tables[k] = h;
 		}
 	}
 	nl_cache_free(cache);

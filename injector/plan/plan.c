@@ -41,6 +41,7 @@ struct tc_tables {
 	uint16_t next_pfx;                 /* in the prefix table */
 	uint8_t l2_made[FL_TC_DIVISOR / 8]; /* second-level tables, by first-level bucket */
 	uint16_t *l2_used; /* entries per second-level bucket [first * 256 + last byte] */
+	uint16_t next_gate; /* the gate's next node; 1 .. next_gate - 1 exist */
 };
 
 struct state {
@@ -728,10 +729,10 @@ static struct fl_obj *tc_link(struct builder *b, const char *dev, int hook, int 
 }
 
 /*
- * Exclusions (pass), then our tables and the root nodes that jump into
- * them: the prefix table, and for hosts the one-level table (hashed on the
- * last byte) or, for a large set, the first level of the two-level layout
- * (hashed on the byte before it).
+ * Exclusions (pass), then our tables, the gate's nodes that jump into them
+ * and the root node that jumps into the gate: the prefix table, and for
+ * hosts the one-level table (hashed on the last byte) or, for a large set,
+ * the first level of the two-level layout (hashed on the byte before it).
  */
 static void tc_create_tables(struct builder *b, int hook, int fam, bool two_level)
 {
@@ -780,9 +781,15 @@ static void tc_create_tables(struct builder *b, int hook, int fam, bool two_leve
 		for (size_t i = 0; i < ELEMENTSOF(tables); i++)
 			if (!tc_table(b, dev, hook, fam, tables[i].table, tables[i].divisor))
 				return;
+		if (!tc_table(b, dev, hook, fam, FL_TC_HTID_GATE(ing, v6), 1))
+			return;
 		for (size_t i = 0; i < ELEMENTSOF(tables); i++)
-			if (!tc_link(b, dev, hook, fam, 0, tables[i].table, tables[i].hash_mask))
+			if (!tc_link(b, dev, hook, fam,
+				     u32_handle(FL_TC_HTID_GATE(ing, v6), 0, (uint32_t)i + 1),
+				     tables[i].table, tables[i].hash_mask))
 				return;
+		if (!tc_link(b, dev, hook, fam, 0, FL_TC_HTID_GATE(ing, v6), 0))
+			return;
 	}
 	free(tt->l2_used);
 	memset(tt, 0, sizeof(*tt));
@@ -792,9 +799,10 @@ static void tc_create_tables(struct builder *b, int hook, int fam, bool two_leve
 	for (size_t i = 0; i < FL_TC_DIVISOR; i++)
 		tt->next_node[i] = 1;
 	tt->next_pfx = 1;
+	tt->next_gate = ELEMENTSOF(tables) + 1;
 }
 
-/* The host table a fault needs, and its root link, where the tables exist without it. */
+/* The host table a fault needs, and its gate node, where the tables exist without it. */
 static void tc_host_table(struct builder *b, int hook, int fam, bool two_level)
 {
 	struct tc_tables *tt = &ST(b)->tables[hook][fam];
@@ -805,8 +813,11 @@ static void tc_host_table(struct builder *b, int hook, int fam, bool two_level)
 		return;
 	for (size_t d = 0; d < NS(b)->n_devices; d++)
 		if (!tc_table(b, NS(b)->devices[d], hook, fam, table, FL_TC_DIVISOR) ||
-		    !tc_link(b, NS(b)->devices[d], hook, fam, 0, table, two_level ? 0xff00 : 0xff))
+		    !tc_link(b, NS(b)->devices[d], hook, fam,
+			     u32_handle(FL_TC_HTID_GATE(ing, v6), 0, tt->next_gate), table,
+			     two_level ? 0xff00 : 0xff))
 			return;
+	tt->next_gate++;
 	if (two_level)
 		tt->two_level = true;
 	else
@@ -1008,7 +1019,9 @@ static void tc_fault(struct builder *b, size_t idx, bool add)
 		for (int h = 0; h < _HOOK_MAX; h++)
 			if (st->direction & (h == HOOK_EGRESS ? FL_DIR_EGRESS : FL_DIR_INGRESS))
 				tc_fault_entries(b, idx, h, false);
-		new_obj(b, FL_OBJ_LINK, FL_OBJ_DEL, pf->ifb, idx);
+		o = new_obj(b, FL_OBJ_LINK, FL_OBJ_DEL, pf->ifb, idx);
+		if (o)
+			o->tidy = true; /* nothing redirects to it any more */
 	}
 }
 
@@ -1056,12 +1069,44 @@ static void end_faults(struct builder *b, bool *active)
 		if (pf->engine != FL_ENGINE_NETEM && pf->engine != FL_ENGINE_TC)
 			continue;
 		b->ns = pf->ns;
-		new_obj(b, FL_OBJ_LINK, FL_OBJ_DEL, pf->ifb, j);
+		struct fl_obj *o = new_obj(b, FL_OBJ_LINK, FL_OBJ_DEL, pf->ifb, j);
+		if (o)
+			o->tidy = true;
 	}
 }
 
 static void teardown_ns(struct builder *b)
 {
+	/* In effect first: the gates' nodes (no packet enters our tables), nft's tables. */
+	for (int hook = 0; hook < _HOOK_MAX; hook++)
+		for (int fam = 0; fam < _FAM_MAX; fam++) {
+			const struct tc_tables *tt = &ST(b)->tables[hook][fam];
+			if (!tt->created)
+				continue;
+			for (size_t d = 0; d < NS(b)->n_devices; d++)
+				for (uint32_t node = 1; node < tt->next_gate; node++) {
+					struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_DEL,
+								   NS(b)->devices[d], SIZE_MAX);
+					if (!o)
+						return;
+					tc_filter_common(o, hook, fam,
+							 fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
+					o->role = FL_U32_HASHLINK;
+					o->handle = u32_handle(
+						FL_TC_HTID_GATE(hook == HOOK_INGRESS, fam == FAM6), 0, node);
+				}
+		}
+	if (ST(b)->nft_netdev || ST(b)->nft_inet) {
+		struct fl_strbuf sb = { 0 };
+		if (ST(b)->nft_netdev)
+			fl_strbuf_append(&sb, "delete table netdev " FL_NFT_TABLE "\n");
+		if (ST(b)->nft_inet)
+			fl_strbuf_append(&sb, "delete table inet " FL_NFT_TABLE "\n");
+		add_nft(b, SIZE_MAX, &sb, 0,
+			(ST(b)->nft_netdev ? FL_NFT_NETDEV : 0) | (ST(b)->nft_inet ? FL_NFT_INET : 0));
+		ST(b)->nft_netdev = ST(b)->nft_inet = false;
+	}
+	/* Then, tidy: our priorities with every table and entry in them, our clsact. */
 	for (int hook = 0; hook < _HOOK_MAX; hook++)
 		for (int fam = 0; fam < _FAM_MAX; fam++) {
 			if (!ST(b)->tables[hook][fam].created)
@@ -1080,6 +1125,7 @@ static void teardown_ns(struct builder *b)
 					tc_filter_common(o, hook, fam, prios[i]);
 					o->role = FL_U32_HASHTABLE;
 					o->handle = 0; /* the whole priority */
+					o->tidy = true;
 				}
 			}
 			free(ST(b)->tables[hook][fam].l2_used);
@@ -1091,19 +1137,33 @@ static void teardown_ns(struct builder *b)
 			if (!o)
 				return;
 			snprintf(o->qdisc, sizeof(o->qdisc), "clsact");
+			o->tidy = true;
 		}
 		ST(b)->clsact = false;
 	}
-	if (ST(b)->nft_netdev || ST(b)->nft_inet) {
-		struct fl_strbuf sb = { 0 };
-		if (ST(b)->nft_netdev)
-			fl_strbuf_append(&sb, "delete table netdev " FL_NFT_TABLE "\n");
-		if (ST(b)->nft_inet)
-			fl_strbuf_append(&sb, "delete table inet " FL_NFT_TABLE "\n");
-		add_nft(b, SIZE_MAX, &sb, 0,
-			(ST(b)->nft_netdev ? FL_NFT_NETDEV : 0) | (ST(b)->nft_inet ? FL_NFT_INET : 0));
-		ST(b)->nft_netdev = ST(b)->nft_inet = false;
-	}
+}
+
+/*
+ * A step's tidy objects after all the others, each group in its order:
+ * the step is in effect before the first of them (fl_engine_apply_effective).
+ */
+static int tidy_last(struct fl_plan_step *ps)
+{
+	struct fl_obj *sorted;
+	size_t n = 0;
+
+	if (ps->n_objs < 2)
+		return 0;
+	sorted = malloc(ps->n_objs * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	for (int tidy = 0; tidy < 2; tidy++)
+		for (size_t k = 0; k < ps->n_objs; k++)
+			if (ps->objs[k].tidy == (bool)tidy)
+				sorted[n++] = ps->objs[k];
+	memcpy(ps->objs, sorted, n * sizeof(*sorted));
+	free(sorted);
+	return 0;
 }
 
 /* ---- engines --------------------------------------------------------------------- */
@@ -1689,6 +1749,8 @@ static int walk_timeline(struct builder *b)
 		}
 		if (i == s->n_steps - 1)
 			end_faults(b, active);
+		if (b->r == 0)
+			b->r = tidy_last(ps);
 	}
 	free(active);
 	return b->r;

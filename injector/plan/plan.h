@@ -56,8 +56,8 @@
  * u32 table ids (12 bits). The kernel keeps them per qdisc, and clsact's
  * egress and ingress hooks share one, so each (hook, family) has its own
  * pair: hosts hash on their address's last byte into the hash table;
- * prefixes sit in a one-bucket table. Root nodes (kernel-chosen handles)
- * only jump into these; every per-fault entry has an explicit handle in one
+ * prefixes sit in a one-bucket table. A root node (kernel-chosen handle)
+ * jumps into the gate, the gate into these; every per-fault entry has an explicit handle in one
  * of our tables, so it can be deleted alone. Below 0x800: the kernel gives
  * ids from 0x800 up to its own root tables, and on this kernel an explicit id
  * of 0x800 or more cannot be created again once deleted.
@@ -87,6 +87,18 @@
 #define FL_TC_HTID_L2(ingress, v6, b)                                                              \
 	(FL_TC_HTID_L2_BASE + 0x100u * (((ingress) ? 2u : 0) + ((v6) ? 1u : 0)) + (b))
 #define FL_TC_HTID_L2_LAST (FL_TC_HTID_L2_BASE + 0x3ffu)
+/*
+ * The gate of a (hook, family): a one-bucket table with the only root node
+ * of our hash priority linking into it, and one node per table above
+ * linking on (handles gate:0:1, gate:0:2, ... in the order they are made).
+ * Root nodes get kernel-chosen handles in a kernel-numbered root table, so
+ * deleting them takes a dump of every filter on the hook (20,000 at 10,000
+ * targets); the gate's nodes have handles the plan knows. An end deletes
+ * them first, one request each, and is in effect: no packet enters our
+ * tables any more. Freeing the tables can wait (fl_obj.tidy).
+ *   egress: 7e8 (v4) 7ea (v6), ingress: 7f8 7fa
+ */
+#define FL_TC_HTID_GATE(ingress, v6) (FL_TC_HTID(ingress, v6, false) + 4u)
 #define FL_TC_MAX_NODE 0xfff /* node ids are 12 bits */
 
 /* Whether a u32 table id (12 bits) is one of ours. */
@@ -97,7 +109,8 @@ static inline bool fl_tc_our_htid(uint32_t htid)
 	for (unsigned ing = 0; ing < 2; ing++)
 		for (unsigned v6 = 0; v6 < 2; v6++)
 			if (htid == FL_TC_HTID(ing, v6, false) ||
-			    htid == FL_TC_HTID(ing, v6, true) || htid == FL_TC_HTID_L1(ing, v6))
+			    htid == FL_TC_HTID(ing, v6, true) || htid == FL_TC_HTID_L1(ing, v6) ||
+			    htid == FL_TC_HTID_GATE(ing, v6))
 				return true;
 	return false;
 }
@@ -192,6 +205,12 @@ struct fl_obj {
 	char redirect[IFNAMSIZ];   /* REDIRECT: our IFB */
 
 	size_t ns; /* index into plan->nss: the namespace it lives in */
+	/*
+	 * A deletion no packet's fate depends on any more (an IFB nothing
+	 * redirects to, a priority or clsact whose gates are gone): the step is
+	 * in effect before it. Tidy objects come last in a step.
+	 */
+	bool tidy;
 
 	/* FL_OBJ_NFT_QUEUE */
 	char chain[16];     /* f<N> */

@@ -610,6 +610,8 @@ static void render_step(struct out *o, const struct fl_plan *p, const struct fl_
 				FL_TC_ONE_LEVEL_MAX, ob->protocol == ETH_P_IPV6 ? "IPv6" : "IPv4",
 				ob->handle >> 20,
 				ob->protocol == ETH_P_IPV6 ? "next to last" : "third");
+		if (ob->tidy && (i == 0 || !ps->objs[i - 1].tidy))
+			pr_text(o, "# in effect here; then tidying what no packet reaches any more\n");
 		last_fault = ob->fault;
 		open_obj(o, NULL, '{');
 		pr_str(o, "kind", NULL, obj_kind_name(ob));
@@ -618,6 +620,8 @@ static void render_step(struct out *o, const struct fl_plan *p, const struct fl_
 			pr_str(o, "dev", NULL, ob->dev);
 		if (ob->fault != SIZE_MAX)
 			pr_str(o, "fault", NULL, s->steps[ob->fault].id);
+		if (ob->tidy)
+			pr_bool(o, "tidy", NULL, true);
 		if (!cmd)
 			o->sb.oom = true;
 		pr_str(o, "command", "%s\n", cmd ? cmd : "");

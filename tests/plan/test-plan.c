@@ -1185,13 +1185,21 @@ static void test_u32_v4_host_ingress(void **state)
 	assert_key(r[0], 2, 8443u << 16, 0xffff0000, 20); /* sport: the high half */
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 4), 0);
 
-	/* Its root node hashes the source's last byte. */
-	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, true, ETH_P_IP, r, 4), 2);
+	/*
+	 * The gate's nodes (known handles) jump into the tables, the second
+	 * hashing the source's last byte; the one root node into the gate.
+	 */
+	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, true, ETH_P_IP, r, 4), 3);
+	assert_int_equal(r[0]->handle, handle(0x7f8, 0, 1));
 	assert_int_equal(r[0]->link, 0x7f5u << 20);
 	assert_int_equal(r[0]->hashkey.mask, 0);
+	assert_int_equal(r[1]->handle, handle(0x7f8, 0, 2));
 	assert_int_equal(r[1]->link, 0x7f4u << 20);
 	assert_int_equal(r[1]->hashkey.mask, htonl(0xff));
 	assert_int_equal(r[1]->hashkey.off, 12);
+	assert_int_equal(r[2]->handle, 0);
+	assert_int_equal(r[2]->link, 0x7f8u << 20);
+	assert_int_equal(r[2]->hashkey.mask, 0);
 }
 
 static void test_u32_v6_host(void **state)
@@ -1219,9 +1227,11 @@ static void test_u32_v6_host(void **state)
 	assert_key(r[0], 3, 0x00000020, 0xffffffff, 20);
 	assert_key(r[0], 5, 8443u << 16, 0xffff0000, 40);
 
-	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, false, ETH_P_IPV6, r, 4), 2);
+	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, false, ETH_P_IPV6, r, 4), 3);
+	assert_int_equal(r[1]->handle, handle(0x7ea, 0, 2));
 	assert_int_equal(r[1]->hashkey.off, 36);
-	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, true, ETH_P_IPV6, r, 4), 2);
+	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, true, ETH_P_IPV6, r, 4), 3);
+	assert_int_equal(r[1]->handle, handle(0x7fa, 0, 2));
 	assert_int_equal(r[1]->hashkey.off, 20);
 	/* Nothing IPv4 is set up for an IPv6-only service. */
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHTABLE, false, ETH_P_IP, r, 4), 0);
@@ -1247,12 +1257,17 @@ static void test_u32_prefixes(void **state)
 	assert_key(r[0], 0, 0xfd770001, 0xffffffff, 24);
 	assert_key(r[0], 1, 0, 0xffffffff, 28);
 
-	/* Both tables exist (prefix table first, so prefixes are tried before the hash). */
-	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHTABLE, false, ETH_P_IP, r, 4), 2);
+	/*
+	 * Both tables exist (prefix table first, so prefixes are tried before
+	 * the hash), and the gate, one bucket.
+	 */
+	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHTABLE, false, ETH_P_IP, r, 4), 3);
 	assert_int_equal(r[0]->handle, 0x7e5u << 20);
 	assert_int_equal(r[0]->divisor, 1);
 	assert_int_equal(r[1]->handle, 0x7e4u << 20);
 	assert_int_equal(r[1]->divisor, FL_TC_DIVISOR);
+	assert_int_equal(r[2]->handle, 0x7e8u << 20);
+	assert_int_equal(r[2]->divisor, 1);
 }
 
 static void test_u32_port_range(void **state)
@@ -1456,11 +1471,12 @@ static size_t tables_added(const struct fl_plan_step *ps, bool ingress, uint16_t
 
 	assert_true(n <= 512 && n <= max);
 	for (size_t i = 0; i < n; i++) {
-		assert_int_equal(r[i]->divisor,
-				 (r[i]->handle >> 20) ==
-						 FL_TC_HTID(ingress, protocol == ETH_P_IPV6, true)
-					 ? 1
-					 : FL_TC_DIVISOR);
+		bool v6 = protocol == ETH_P_IPV6;
+		uint32_t id = r[i]->handle >> 20;
+		assert_int_equal(r[i]->divisor, id == FL_TC_HTID(ingress, v6, true) ||
+								id == FL_TC_HTID_GATE(ingress, v6)
+							? 1
+							: FL_TC_DIVISOR);
 		ids[i] = r[i]->handle >> 20;
 	}
 	return n;
@@ -1617,33 +1633,36 @@ static void test_u32_one_level_up_to_threshold(void **state)
 	const struct fl_obj *r[FL_TC_ONE_LEVEL_MAX + 1], *hit;
 	uint32_t ids[4];
 
-	assert_int_equal(tables_added(ps, false, ETH_P_IP, ids, 4), 2);
+	assert_int_equal(tables_added(ps, false, ETH_P_IP, ids, 4), 3);
 	assert_int_equal(ids[0], 0x7e5);
 	assert_int_equal(ids[1], 0x7e4);
-	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, false, ETH_P_IP, r, 4), 2);
-	assert_int_equal(r[0]->handle, 0);
-	assert_int_equal(r[1]->handle, 0);
+	assert_int_equal(ids[2], 0x7e8); /* the gate */
+	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, false, ETH_P_IP, r, 4), 3);
+	assert_int_equal(r[0]->handle, handle(0x7e8, 0, 1));
+	assert_int_equal(r[1]->handle, handle(0x7e8, 0, 2));
 	assert_int_equal(r[1]->link, 0x7e4u << 20);
 	assert_int_equal(ntohl(r[1]->hashkey.mask), 0xff);
+	assert_int_equal(r[2]->handle, 0); /* the root node, into the gate */
+	assert_int_equal(r[2]->link, 0x7e8u << 20);
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r,
 				 FL_TC_ONE_LEVEL_MAX + 1),
 			 FL_TC_ONE_LEVEL_MAX);
 	/* 10.100.0.1 .. 10.100.1.0: .1 .. .255 then .0, one per bucket of 7e4 */
 	for (size_t i = 0; i < FL_TC_ONE_LEVEL_MAX; i++)
 		assert_int_equal(r[i]->handle, handle(0x7e4, (uint32_t)(i + 1) % 256, 1));
-	/* A packet to a target: two root links, the node; to another address, the same. */
-	assert_int_equal(walk(p, 0, false, "10.100.0.77", &hit), 3);
+	/* A packet to a target: the root node, two gate links, the node; to another address, the same. */
+	assert_int_equal(walk(p, 0, false, "10.100.0.77", &hit), 4);
 	assert_non_null(hit);
 	assert_int_equal(hit->handle, handle(0x7e4, 77, 1));
-	assert_int_equal(walk(p, 0, false, "10.68.0.77", &hit), 3);
+	assert_int_equal(walk(p, 0, false, "10.68.0.77", &hit), 4);
 	assert_null(hit);
 }
 
 /*
  * Over the threshold: a first-level table on the third byte, one
  * second-level table per third byte on the last, every entry alone in its
- * bucket; an untargeted packet walks the two root links, one link node and
- * at most the entries sharing its last two bytes.
+ * bucket; an untargeted packet walks the root node, the two gate links, one
+ * link node and at most the entries sharing its last two bytes.
  */
 static void test_u32_two_level_v4(void **state)
 {
@@ -1660,23 +1679,26 @@ static void test_u32_two_level_v4(void **state)
 	size_t n;
 
 	/* 10.100.0.1 .. 10.100.7.208: third bytes 0 .. 7 */
-	assert_int_equal(tables_added(ps, false, ETH_P_IP, ids, 16), 2 + 8);
+	assert_int_equal(tables_added(ps, false, ETH_P_IP, ids, 16), 3 + 8);
 	assert_int_equal(ids[0], 0x7e5);
 	assert_int_equal(ids[1], 0x7ec); /* FL_TC_HTID_L1(egress, v4); no one-level 7e4 */
+	assert_int_equal(ids[2], 0x7e8); /* FL_TC_HTID_GATE(egress, v4) */
 	for (uint32_t b = 0; b < 8; b++)
-		assert_int_equal(ids[2 + b], 0x3e4 + b);
+		assert_int_equal(ids[3 + b], 0x3e4 + b);
 
 	n = filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, false, ETH_P_IP, r, 2048);
-	assert_int_equal(n, 2 + 8);
-	assert_int_equal(r[0]->handle, 0); /* root: into the prefix table */
+	assert_int_equal(n, 3 + 8);
+	assert_int_equal(r[0]->handle, handle(0x7e8, 0, 1)); /* gate: into the prefix table */
 	assert_int_equal(r[0]->link, 0x7e5u << 20);
 	assert_int_equal(r[0]->hashkey.mask, 0);
-	assert_int_equal(r[1]->handle, 0); /* root: into the first level, on the third byte */
+	assert_int_equal(r[1]->handle, handle(0x7e8, 0, 2)); /* gate: into the first level, on the third byte */
 	assert_int_equal(r[1]->link, 0x7ecu << 20);
 	assert_int_equal(ntohl(r[1]->hashkey.mask), 0x0000ff00);
 	assert_int_equal(r[1]->hashkey.off, 16);
+	assert_int_equal(r[2]->handle, 0); /* root: into the gate */
+	assert_int_equal(r[2]->link, 0x7e8u << 20);
 	for (uint32_t b = 0; b < 8; b++) {
-		const struct fl_obj *l = r[2 + b];
+		const struct fl_obj *l = r[3 + b];
 		assert_int_equal(l->handle, handle(0x7ec, b, 1)); /* bucket b of the first level */
 		assert_int_equal(l->link, (0x3e4u + b) << 20);
 		assert_int_equal(ntohl(l->hashkey.mask), 0x000000ff); /* then on the last byte */
@@ -1708,35 +1730,44 @@ static void test_u32_two_level_v4(void **state)
 			assert_true(!x->handle || seen[x->handle >> 20]);
 			links++;
 		} else if (x->role == FL_U32_REDIRECT) {
-			assert_int_equal(links, 10);
+			assert_int_equal(links, 11);
 		}
 	}
 
-	/* The throughput bench's untargeted packet: 2 root links, 1 link node, 1 entry (.0.2). */
-	assert_int_equal(walk(p, 0, false, "10.68.0.2", &hit), 4);
+	/*
+	 * The throughput bench's untargeted packet: the root node, 2 gate links,
+	 * 1 link node, 1 entry (.0.2).
+	 */
+	assert_int_equal(walk(p, 0, false, "10.68.0.2", &hit), 5);
 	assert_null(hit);
 	/* A third byte no target has: the link node's bucket is empty. */
-	assert_int_equal(walk(p, 0, false, "10.68.9.2", &hit), 2);
+	assert_int_equal(walk(p, 0, false, "10.68.9.2", &hit), 3);
 	assert_null(hit);
-	/* Every target is found, in 4 nodes (one level: up to 2 + 8). */
+	/* Every target is found, in 5 nodes (one level: up to 3 + 8). */
 	for (size_t a = 1; a <= 2000; a += 97) {
 		char addr[32];
 		snprintf(addr, sizeof(addr), "10.100.%zu.%zu", a / 256, a % 256);
-		assert_int_equal(walk(p, 0, false, addr, &hit), 4);
+		assert_int_equal(walk(p, 0, false, addr, &hit), 5);
 		assert_non_null(hit);
 		assert_int_equal(hit->handle, handle(0x3e4 + (uint32_t)(a / 256), a % 256, 1));
 	}
-	/* The end deletes whole priorities, as for one level: the engine takes our tables first. */
+	/*
+	 * The end closes the gate (its two nodes, by handle), then deletes whole
+	 * priorities as for one level (tidy: the engine takes our tables first).
+	 */
 	const struct fl_plan_step *end = &p->steps[1];
-	assert_int_equal(count_objs(end, FL_OBJ_FILTER, FL_OBJ_DEL), 2);
-	for (size_t i = 0; i < end->n_objs; i++)
-		if (end->objs[i].kind == FL_OBJ_FILTER)
-			assert_int_equal(end->objs[i].handle, 0);
+	assert_int_equal(count_objs(end, FL_OBJ_FILTER, FL_OBJ_DEL), 2 + 2);
+	for (size_t i = 0, k = 0; i < end->n_objs; i++)
+		if (end->objs[i].kind == FL_OBJ_FILTER) {
+			assert_int_equal(end->objs[i].handle, k < 2 ? handle(0x7e8, 0, (uint32_t)k + 1) : 0);
+			assert_int_equal(end->objs[i].tidy, k >= 2);
+			k++;
+		}
 
 	/* What `faultline plan` prints for the link in bucket 1 is that object. */
 	_cleanup_free_ char *cmd = NULL;
 	n = filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, false, ETH_P_IP, r, 2048);
-	cmd = fl_obj_to_command(p, r[3]);
+	cmd = fl_obj_to_command(p, r[4]);
 	assert_non_null(cmd);
 	assert_str(cmd,
 		   "tc filter add dev eth0 egress protocol ip prio 65533 handle 7ec:1:1 u32 "
@@ -1760,33 +1791,34 @@ static void test_u32_two_level_v6_ingress(void **state)
 	uint32_t ids[8];
 
 	/* fd00::100 .. fd00::357: byte 14 is 1 .. 3 */
-	assert_int_equal(tables_added(ps, true, ETH_P_IPV6, ids, 8), 2 + 3);
+	assert_int_equal(tables_added(ps, true, ETH_P_IPV6, ids, 8), 3 + 3);
 	assert_int_equal(ids[0], 0x7f7);
 	assert_int_equal(ids[1], 0x7fe); /* FL_TC_HTID_L1(ingress, v6) */
+	assert_int_equal(ids[2], 0x7fa); /* FL_TC_HTID_GATE(ingress, v6) */
 	for (uint32_t b = 1; b <= 3; b++)
-		assert_int_equal(ids[1 + b], 0x6e4 + b); /* FL_TC_HTID_L2(ingress, v6, b) */
+		assert_int_equal(ids[2 + b], 0x6e4 + b); /* FL_TC_HTID_L2(ingress, v6, b) */
 	assert_int_equal(tables_added(ps, false, ETH_P_IPV6, ids, 8), 0);
 	assert_int_equal(tables_added(ps, true, ETH_P_IP, ids, 8), 0);
 
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHLINK, true, ETH_P_IPV6, r, 1024),
-			 2 + 3);
+			 3 + 3);
 	assert_int_equal(r[1]->link, 0x7feu << 20);
 	assert_int_equal(ntohl(r[1]->hashkey.mask), 0x0000ff00);
 	assert_int_equal(r[1]->hashkey.off, 20); /* the source's last word */
 	for (uint32_t b = 1; b <= 3; b++) {
-		assert_int_equal(r[1 + b]->handle, handle(0x7fe, b, 1));
-		assert_int_equal(r[1 + b]->link, (0x6e4u + b) << 20);
-		assert_int_equal(ntohl(r[1 + b]->hashkey.mask), 0x000000ff);
-		assert_int_equal(r[1 + b]->hashkey.off, 20);
+		assert_int_equal(r[2 + b]->handle, handle(0x7fe, b, 1));
+		assert_int_equal(r[2 + b]->link, (0x6e4u + b) << 20);
+		assert_int_equal(ntohl(r[2 + b]->hashkey.mask), 0x000000ff);
+		assert_int_equal(r[2 + b]->hashkey.off, 20);
 	}
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, true, ETH_P_IPV6, r, 1024), 600);
 	assert_int_equal(r[0]->handle, handle(0x6e5, 0, 1));
 	assert_int_equal(r[599]->handle, handle(0x6e7, 0x57, 1));
 
-	assert_int_equal(walk(p, 0, true, "fd00::2aa", &hit), 4);
+	assert_int_equal(walk(p, 0, true, "fd00::2aa", &hit), 5);
 	assert_non_null(hit);
 	assert_int_equal(hit->handle, handle(0x6e6, 0xaa, 1));
-	assert_int_equal(walk(p, 0, true, "fd99::2aa", &hit), 4);
+	assert_int_equal(walk(p, 0, true, "fd99::2aa", &hit), 5);
 	assert_null(hit);
 }
 
@@ -1803,16 +1835,17 @@ static void test_u32_two_level_per_family(void **state)
 	const struct fl_obj *hit;
 	uint32_t ids[8];
 
-	assert_int_equal(tables_added(ps, false, ETH_P_IP, ids, 8), 4);
+	assert_int_equal(tables_added(ps, false, ETH_P_IP, ids, 8), 5);
 	assert_int_equal(ids[1], 0x7ec);
-	assert_int_equal(tables_added(ps, false, ETH_P_IPV6, ids, 8), 2);
+	assert_int_equal(tables_added(ps, false, ETH_P_IPV6, ids, 8), 3);
 	assert_int_equal(ids[0], 0x7e7);
 	assert_int_equal(ids[1], 0x7e6);
+	assert_int_equal(ids[2], 0x7ea);
 	/* 10.1.0.5 is one of the fault's hosts: in the second level, after 10.100.0.5. */
-	assert_int_equal(walk(p, 0, false, "10.1.0.5", &hit), 5);
+	assert_int_equal(walk(p, 0, false, "10.1.0.5", &hit), 6);
 	assert_non_null(hit);
 	assert_int_equal(hit->handle, handle(0x3e4, 5, 2));
-	assert_int_equal(walk(p, 0, false, "fd00:1::5", &hit), 3);
+	assert_int_equal(walk(p, 0, false, "fd00:1::5", &hit), 4);
 	assert_non_null(hit);
 	assert_int_equal(hit->handle, handle(0x7e6, 5, 1));
 }
@@ -1840,16 +1873,16 @@ static void test_u32_two_level_shared_and_healed(void **state)
 	size_t n;
 
 	/* small: one level, as before */
-	assert_int_equal(tables_added(step_by_id(p, "small"), false, ETH_P_IP, ids, 8), 2);
+	assert_int_equal(tables_added(step_by_id(p, "small"), false, ETH_P_IP, ids, 8), 3);
 	assert_int_equal(ids[1], 0x7e4);
-	/* big (10.100.0.1 .. 10.100.1.44): the first level and its root link join 7e4 */
+	/* big (10.100.0.1 .. 10.100.1.44): the first level and its gate link join 7e4 */
 	assert_int_equal(tables_added(step_by_id(p, "big"), false, ETH_P_IP, ids, 8), 3);
 	assert_int_equal(ids[0], 0x7ec);
 	assert_int_equal(ids[1], 0x3e4);
 	assert_int_equal(ids[2], 0x3e5);
 	n = filters(step_by_id(p, "big"), FL_OBJ_ADD, FL_U32_HASHLINK, false, ETH_P_IP, r, 1024);
 	assert_int_equal(n, 3);
-	assert_int_equal(r[0]->handle, 0);
+	assert_int_equal(r[0]->handle, handle(0x7e8, 0, 3));
 	assert_int_equal(r[0]->link, 0x7ecu << 20);
 	/*
 	 * big2 (10.100.1.1 .. 10.100.2.44, port 81): only third byte 2 is new;
@@ -1865,11 +1898,11 @@ static void test_u32_two_level_shared_and_healed(void **state)
 	assert_int_equal(r[299]->handle, handle(0x3e6, 44, 1));
 	/* With all three on, each address is found where its fault put it. */
 	size_t big2 = step_index(p, "big2");
-	assert_int_equal(walk(p, big2, false, "10.1.0.5", &hit), 3); /* 2 root links, the entry */
+	assert_int_equal(walk(p, big2, false, "10.1.0.5", &hit), 4); /* root, 2 gate links, the entry */
 	assert_non_null(hit);
 	assert_str(hit->redirect, fault_of(p, "small")->ifb);
-	/* 3 root links, the link node, big's entry (big2's, port 81, comes after it) */
-	assert_int_equal(walk(p, big2, false, "10.100.1.1", &hit), 5);
+	/* root, 3 gate links, the link node, big's entry (big2's, port 81, comes after it) */
+	assert_int_equal(walk(p, big2, false, "10.100.1.1", &hit), 6);
 	assert_non_null(hit);
 	assert_str(hit->redirect, fault_of(p, "big")->ifb);
 
@@ -1886,9 +1919,9 @@ static void test_u32_two_level_shared_and_healed(void **state)
 		}
 	assert_int_equal(n, 300);
 	assert_int_equal(walk(p, 3, false, "10.100.1.1", &hit),
-			 5); /* big2's entry alone, no match */
+			 6); /* big2's entry alone, no match */
 	assert_null(hit);
-	assert_int_equal(walk(p, 3, false, "10.100.0.1", &hit), 4); /* an empty bucket */
+	assert_int_equal(walk(p, 3, false, "10.100.0.1", &hit), 5); /* an empty bucket */
 	assert_null(hit);
 	/* Again on big: no table made twice, fresh node ids. */
 	assert_int_equal(tables_added(step_by_id(p, "again"), false, ETH_P_IP, ids, 8), 0);
@@ -1896,11 +1929,22 @@ static void test_u32_two_level_shared_and_healed(void **state)
 	assert_int_equal(n, 300);
 	assert_int_equal(r[0]->handle, handle(0x3e4, 1, 2));
 	assert_int_equal(r[256]->handle, handle(0x3e5, 1, 3));
-	/* The end: whole priorities, as ever (build() replayed the plan: nothing left). */
+	/*
+	 * The end: the gate's three nodes (prefixes, one level, first level),
+	 * then whole priorities, as ever (build() replayed the plan: nothing left).
+	 */
 	const struct fl_plan_step *end = &p->steps[p->n_steps - 1];
+	n = 0;
 	for (size_t i = 0; i < end->n_objs; i++)
-		if (end->objs[i].kind == FL_OBJ_FILTER)
-			assert_int_equal(end->objs[i].handle, 0);
+		if (end->objs[i].kind == FL_OBJ_FILTER && !end->objs[i].ingress &&
+		    end->objs[i].protocol == ETH_P_IP) {
+			assert_int_equal(end->objs[i].handle, n < 3 ? handle(0x7e8, 0, (uint32_t)n + 1) : 0);
+			n++;
+		}
+	assert_int_equal(n, 3 + 2);
+	/* With the gate closed, nothing is found any more. */
+	assert_int_equal(walk(p, p->n_steps - 1, false, "10.100.1.1", &hit), 1);
+	assert_null(hit);
 }
 
 /* ---- heal and end
@@ -2011,14 +2055,36 @@ static void test_end_teardown(void **state)
 			assert_str(end->objs[i].dev, "eth0");
 		}
 	assert_int_equal(count_objs(end, FL_OBJ_LINK, FL_OBJ_DEL), 1);
-	/* No per-target delete at the end: the priorities and tables take them along. */
-	assert_int_equal(count_objs(end, FL_OBJ_FILTER, FL_OBJ_DEL), ELEMENTSOF(prios));
+	/*
+	 * No per-target delete at the end: first each gate's two nodes (no packet
+	 * enters our tables), then the priorities and tables take the rest along.
+	 */
+	assert_int_equal(count_objs(end, FL_OBJ_FILTER, FL_OBJ_DEL), 2 * 4 + ELEMENTSOF(prios));
 	assert_str(step_nft(end), "delete table netdev faultline\ndelete table inet faultline\n");
-	/* The IFB goes after every priority that could redirect to it. */
-	for (size_t i = 0, seen_link = 0; i < end->n_objs; i++) {
-		if (end->objs[i].kind == FL_OBJ_LINK)
+	for (size_t i = 0; i < 2 * 4; i++) {
+		const struct fl_obj *g = &end->objs[i];
+		assert_int_equal(g->kind, FL_OBJ_FILTER);
+		assert_int_equal(g->handle >> 20,
+				 FL_TC_HTID_GATE(g->ingress, g->protocol == ETH_P_IPV6));
+		assert_int_equal(g->handle & 0xfffff, i % 2 + 1);
+		assert_false(g->tidy);
+	}
+	/*
+	 * In effect before the first tidy object: every gate closed and the nft
+	 * tables gone. The IFB goes after every priority that could redirect to it.
+	 */
+	for (size_t i = 0, seen_tidy = 0, seen_link = 0; i < end->n_objs; i++) {
+		const struct fl_obj *x = &end->objs[i];
+		if (x->tidy)
+			seen_tidy = 1;
+		else
+			assert_false(seen_tidy);
+		if ((x->kind == FL_OBJ_FILTER && x->handle == 0) || x->kind == FL_OBJ_QDISC ||
+		    x->kind == FL_OBJ_LINK)
+			assert_true(x->tidy);
+		if (x->kind == FL_OBJ_LINK)
 			seen_link = 1;
-		else if (end->objs[i].kind == FL_OBJ_FILTER)
+		else if (x->kind == FL_OBJ_FILTER)
 			assert_false(seen_link);
 	}
 }
@@ -2055,8 +2121,8 @@ static void test_last_step_without_end(void **state)
 	assert_int_equal(count_objs(last, FL_OBJ_LINK, FL_OBJ_DEL), 1);
 	assert_str(fault_of(p, "b")->ifb, "flifb3");
 	assert_int_equal(count_objs(last, FL_OBJ_QDISC, FL_OBJ_DEL), 1);
-	/* b's hook's hash and pass priorities, which take b's one entry with them */
-	assert_int_equal(count_objs(last, FL_OBJ_FILTER, FL_OBJ_DEL), 2);
+	/* b's hook's gate nodes, then hash and pass priorities, which take b's one entry with them */
+	assert_int_equal(count_objs(last, FL_OBJ_FILTER, FL_OBJ_DEL), 2 + 2);
 }
 
 /* ---- resolution

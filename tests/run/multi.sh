@@ -48,9 +48,11 @@ python3 - "$WORK/ev.json" <<'PY' || fail "events: $(cat "$WORK/ev.json")"
 import json, sys
 st = {e["id"]: e for e in map(json.loads, open(sys.argv[1])) if e["event"] == "step"}
 # The heal deleted its IFB after it was in effect (its one tidied link);
-# the faults and the end (the partition's table, nothing of b left) none.
+# the end, once b's gate was closed and a's table gone, b's two priorities
+# (hash and pass) and its clsact; the faults nothing.
 assert st["b-back"]["tidied"] == 1, st["b-back"]
-assert all(e["tidied"] == 0 for k, e in st.items() if k != "b-back"), st
+assert st["step-4"]["tidied"] == 3, st["step-4"]
+assert all(e["tidied"] == 0 for k, e in st.items() if k not in ("b-back", "step-4")), st
 PY
 cmp -s "$WORK/before-a.txt" <(dump_state) || fail "$NS not restored"
 cmp -s "$WORK/before-b.txt" <(dump_b) || fail "$NSB not restored"
