@@ -12,12 +12,15 @@
 
 struct test_env {
 	const char *const *vars; /* NAME, VALUE, ..., NULL */
+	unsigned calls;          /* how many lookups the parser made */
 };
 
 static inline const char *test_getenv(const char *name, void *userdata)
 {
-	const struct test_env *env = userdata;
+	struct test_env *env = userdata;
 
+	if (env)
+		env->calls++;
 	for (size_t i = 0; env && env->vars && env->vars[i]; i += 2)
 		if (strcmp(env->vars[i], name) == 0)
 			return env->vars[i + 1];
@@ -45,6 +48,11 @@ static inline struct fl_scenario *parse_scenario_env(const char *yaml, const cha
 		print_diag(&d);
 		fl_diag_done(&d);
 		fail_msg("fl_scenario_parse() = %d", r);
+	}
+	if (fl_diag_count(&d) != 0) {
+		print_diag(&d);
+		fl_diag_done(&d);
+		fail_msg("fl_scenario_parse() succeeded with diagnostics");
 	}
 	fl_diag_done(&d);
 	assert_non_null(s);

@@ -16,53 +16,15 @@
 #include "scenario/parse.h"
 #include "scenario-text.h"
 
-/* ---- a fake environment -------------------------------------------------- */
-
-struct fake_env {
-	const char *const *vars; /* NAME, VALUE, ..., NULL */
-	unsigned calls;
-};
-
-static const char *fake_getenv(const char *name, void *userdata)
-{
-	struct fake_env *env = userdata;
-
-	env->calls++;
-	for (size_t i = 0; env->vars && env->vars[i]; i += 2)
-		if (strcmp(env->vars[i], name) == 0)
-			return env->vars[i + 1];
-	return NULL;
-}
+/* ---- the environment: scenario-text.h's test_getenv ----------------------- */
 
 static const char *const no_vars[] = {NULL};
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static struct fl_scenario *parse_env(const char *yaml, const char *const *vars)
-{
-	struct fake_env env = {.vars = vars};
-	struct fl_parse_options opts = {.getenv = fake_getenv, .userdata = &env};
-	struct fl_scenario *s = NULL;
-	struct fl_diag d;
-	int r;
-
-	fl_diag_init(&d, "test.yaml");
-	r = fl_scenario_parse("test.yaml", yaml, strlen(yaml), &opts, &d, &s);
-	if (r != 0) {
-		print_error("fl_scenario_parse() = %d, expected 0; diagnostics:\n", r);
-		print_diag(&d);
-		fl_diag_done(&d);
-		fail();
-	}
-	assert_int_equal(fl_diag_count(&d), 0);
-	assert_non_null(s);
-	fl_diag_done(&d);
-	return s;
-}
-
 static struct fl_scenario *parse_ok(const char *yaml)
 {
-	return parse_env(yaml, no_vars);
+	return parse_scenario_env(yaml, no_vars);
 }
 
 /*
@@ -74,8 +36,8 @@ static void parse_fails_len(const char *yaml, size_t len, const char *const *var
 {
 	static struct fl_scenario sentinel_target;
 	struct fl_scenario *s = &sentinel_target;
-	struct fake_env env = {.vars = vars};
-	struct fl_parse_options opts = {.getenv = fake_getenv, .userdata = &env};
+	struct test_env env = {.vars = vars};
+	struct fl_parse_options opts = {.getenv = test_getenv, .userdata = &env};
 	int r;
 
 	fl_diag_init(d, "test.yaml");
@@ -886,7 +848,7 @@ static void test_substitution(void **state)
 		"EMPTY",   "",     NULL,
 	};
 	/* clang-format on */
-	_cleanup_(fl_scenario_freep) struct fl_scenario *s = parse_env(
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s = parse_scenario_env(
 		"version: ${VERSION}\n"
 		"name: \"${NAME:-default-name}\"\n"
 		"description: \"costs $$5, ${EMPTY:-nothing} else\"\n"
@@ -913,8 +875,8 @@ static void test_substitution(void **state)
 
 static void test_substitution_errors(void **state)
 {
-	struct fake_env env = {.vars = no_vars};
-	struct fl_parse_options opts = {.getenv = fake_getenv, .userdata = &env};
+	struct test_env env = {.vars = no_vars};
+	struct fl_parse_options opts = {.getenv = test_getenv, .userdata = &env};
 	static struct fl_scenario sentinel_target;
 	struct fl_scenario *s = &sentinel_target;
 	struct fl_diag d;
@@ -1095,8 +1057,8 @@ static void test_too_large(void **state)
 
 static void test_load(void **state)
 {
-	struct fake_env env = {.vars = no_vars};
-	struct fl_parse_options opts = {.getenv = fake_getenv, .userdata = &env};
+	struct test_env env = {.vars = no_vars};
+	struct fl_parse_options opts = {.getenv = test_getenv, .userdata = &env};
 	static struct fl_scenario sentinel_target;
 	struct fl_scenario *s = &sentinel_target;
 	struct fl_diag d;
@@ -1545,8 +1507,8 @@ static void oom_sweep(const char *yaml, bool strict)
 
 	for (n = 0;; n++) {
 		static struct fl_scenario sentinel_target;
-		struct fake_env env = {.vars = no_vars};
-		struct fl_parse_options opts = {.getenv = fake_getenv, .userdata = &env};
+		struct test_env env = {.vars = no_vars};
+		struct fl_parse_options opts = {.getenv = test_getenv, .userdata = &env};
 		struct fl_scenario *s = &sentinel_target;
 		struct fl_diag d;
 		bool failed;
@@ -1610,8 +1572,8 @@ static void test_oom_invalid(void **state)
 
 	for (long n = 0;; n++) {
 		static struct fl_scenario sentinel_target;
-		struct fake_env env = {.vars = no_vars};
-		struct fl_parse_options opts = {.getenv = fake_getenv, .userdata = &env};
+		struct test_env env = {.vars = no_vars};
+		struct fl_parse_options opts = {.getenv = test_getenv, .userdata = &env};
 		struct fl_scenario *s = &sentinel_target;
 		struct fl_diag d;
 		bool failed;
