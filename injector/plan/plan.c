@@ -110,8 +110,12 @@ static struct fl_obj *new_obj(struct builder *b, enum fl_obj_kind kind, enum fl_
  * Every nftables change of a step goes into one batch: libnftables applies a
  * batch as one kernel transaction, so a step is all or nothing.
  */
+/*
+ * Appends text to the step's nft batch of the namespace (one transaction),
+ * or to its tidy batch (run after the step is in effect).
+ */
 static void add_nft(struct builder *b, size_t fault, struct fl_strbuf *text, unsigned tables_add,
-		    unsigned tables_del)
+		    unsigned tables_del, bool tidy)
 {
 	struct fl_plan_step *ps = b->cur;
 	struct fl_obj *o = NULL;
@@ -122,7 +126,8 @@ static void add_nft(struct builder *b, size_t fault, struct fl_strbuf *text, uns
 		return;
 	}
 	for (size_t i = 0; i < ps->n_objs; i++)
-		if (ps->objs[i].kind == FL_OBJ_NFT && ps->objs[i].ns == b->ns)
+		if (ps->objs[i].kind == FL_OBJ_NFT && ps->objs[i].ns == b->ns &&
+		    ps->objs[i].tidy == tidy)
 			o = &ps->objs[i];
 	if (o) {
 		char *joined;
@@ -148,6 +153,7 @@ static void add_nft(struct builder *b, size_t fault, struct fl_strbuf *text, uns
 	o->nft = t;
 	o->nft_tables_add = tables_add;
 	o->nft_tables_del = tables_del;
+	o->tidy = tidy;
 }
 
 static bool is_host(const struct fl_target *t)
@@ -549,12 +555,21 @@ static void nft_fault(struct builder *b, size_t idx, bool add)
 					  pf->chain);
 		nft_fault_elements(b, &sb, family, st, pf->chain, true, queue);
 	} else {
-		/* Deleting the chain deletes the xt rule in it too. */
-		/* Elements first: a chain still jumped to cannot be deleted. */
+		/*
+		 * In effect: f<N> empty, which is how it began (an element whose
+		 * chain gives no verdict ends in the base chain's accept), one rule
+		 * for every target at once. Then, tidy: the elements, which a chain
+		 * still jumped to needs gone first, and the chain (the xt rule in it
+		 * too): 40 ms at 10,000 targets that are no longer time the fault is on.
+		 */
+		fl_strbuf_appendf(&sb, "flush chain %s " FL_NFT_TABLE " %s\n", family, pf->chain);
+		add_nft(b, idx, &sb, 0, 0, false);
 		nft_fault_elements(b, &sb, family, st, pf->chain, false, queue);
 		fl_strbuf_appendf(&sb, "delete chain %s " FL_NFT_TABLE " %s\n", family, pf->chain);
+		add_nft(b, idx, &sb, 0, 0, true);
+		return;
 	}
-	add_nft(b, idx, &sb, created, 0);
+	add_nft(b, idx, &sb, created, 0, false);
 	/*
 	 * The elements already jump to f<N>, still empty: until this rule lands
 	 * the fault is not on at all, and from then on, for every target at once.
@@ -1075,6 +1090,23 @@ static void end_faults(struct builder *b, bool *active)
 	}
 }
 
+/* The step's tidy nft batch of the namespace: its tables go whole, and everything in them. */
+static void drop_tidy_nft(struct builder *b)
+{
+	struct fl_plan_step *ps = b->cur;
+	size_t k = 0;
+
+	for (size_t i = 0; i < ps->n_objs; i++) {
+		struct fl_obj *o = &ps->objs[i];
+		if (o->kind == FL_OBJ_NFT && o->tidy && o->ns == b->ns) {
+			free(o->nft);
+			continue;
+		}
+		ps->objs[k++] = *o;
+	}
+	ps->n_objs = k;
+}
+
 static void teardown_ns(struct builder *b)
 {
 	/* In effect first: the gates' nodes (no packet enters our tables), nft's tables. */
@@ -1103,7 +1135,9 @@ static void teardown_ns(struct builder *b)
 		if (ST(b)->nft_inet)
 			fl_strbuf_append(&sb, "delete table inet " FL_NFT_TABLE "\n");
 		add_nft(b, SIZE_MAX, &sb, 0,
-			(ST(b)->nft_netdev ? FL_NFT_NETDEV : 0) | (ST(b)->nft_inet ? FL_NFT_INET : 0));
+			(ST(b)->nft_netdev ? FL_NFT_NETDEV : 0) | (ST(b)->nft_inet ? FL_NFT_INET : 0),
+			false);
+		drop_tidy_nft(b);
 		ST(b)->nft_netdev = ST(b)->nft_inet = false;
 	}
 	/* Then, tidy: our priorities with every table and entry in them, our clsact. */

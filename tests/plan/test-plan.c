@@ -269,6 +269,12 @@ static bool nft_apply(struct nft_model *m, const char *batch)
 				}
 				assert_true(m->n_chains[fam] < 64);
 				snprintf(m->chains[fam][m->n_chains[fam]++], 16, "%.15s", name);
+			} else if (strcmp(verb, "flush") == 0) {
+				/* Its rules go (a heal in effect); the model keeps no rules. */
+				if (!chain_exists(m, fam, name)) {
+					snprintf(m->err, sizeof(m->err), "no such chain: %s", line);
+					return false;
+				}
 			} else {
 				size_t k = 0;
 				for (size_t i = 0; i < m->n_elems; i++)
@@ -704,16 +710,22 @@ static const struct fl_plan_fault *fault_of(const struct fl_plan *p, const char 
 }
 
 /* The step's one nft batch (NULL if none; two would be a bug: one transaction per step). */
-static const char *step_nft(const struct fl_plan_step *ps)
+/* The step's nft batch, in effect (tidy: false) or the tidy one after it; one of each at most. */
+static const char *step_nft_part(const struct fl_plan_step *ps, bool tidy)
 {
 	const char *t = NULL;
 
 	for (size_t i = 0; i < ps->n_objs; i++)
-		if (ps->objs[i].kind == FL_OBJ_NFT) {
+		if (ps->objs[i].kind == FL_OBJ_NFT && ps->objs[i].tidy == tidy) {
 			assert_null(t);
 			t = ps->objs[i].nft;
 		}
 	return t;
+}
+
+static const char *step_nft(const struct fl_plan_step *ps)
+{
+	return step_nft_part(ps, false);
 }
 
 static size_t count_objs(const struct fl_plan_step *ps, enum fl_obj_kind kind, enum fl_obj_op op)
@@ -1087,7 +1099,8 @@ static void test_nft_pair_map(void **state)
 		      "  - { at: 3s, end: true }\n");
 	struct fl_plan_options o = opts(CAPS_ALL);
 	_cleanup_(fl_plan_freep) struct fl_plan *p = build(s, &o);
-	const char *add = step_nft(step_by_id(p, "cut")), *del = step_nft(step_by_id(p, "back"));
+	const char *add = step_nft(step_by_id(p, "cut")),
+		   *del = step_nft_part(step_by_id(p, "back"), true);
 
 	assert_contains(add, "add element netdev faultline e4x { 10.0.0.21 . tcp . 80 : goto f1, "
 			     "10.0.0.22 . udp . 5353 : goto f1 }\n"
@@ -1098,6 +1111,9 @@ static void test_nft_pair_map(void **state)
 			     "delete element netdev faultline e4p { 10.0.0.20 . 8443, 10.0.0.22 . 53, "
 			     "10.0.0.22 . 7 }\n");
 	assert_null(strstr(add, "10.0.0.20 . udp"));
+	/* The heal is in effect once f1 is empty; the elements and f1 go after. */
+	assert_str(step_nft(step_by_id(p, "back")), "flush chain netdev faultline f1\n");
+	assert_contains(del, "delete chain netdev faultline f1\n");
 }
 
 static void test_blackhole_ingress_only(void **state)
@@ -2105,19 +2121,19 @@ static void test_last_step_without_end(void **state)
 	const struct fl_plan_step *last = &p->steps[4];
 
 	assert_u64_equal(s->end_ns, 5 * FL_NSEC_PER_SEC);
-	/* heal: all deletes the chain but keeps the table until the end. */
-	assert_str(step_nft(&p->steps[1]),
+	/* heal: all empties the chain, then deletes it, but keeps the table until the end. */
+	assert_str(step_nft(&p->steps[1]), "flush chain netdev faultline f1\n");
+	assert_str(step_nft_part(&p->steps[1], true),
 		   "delete element netdev faultline e4 { 10.77.0.20 . 0-255 . 0-65535 }\n"
 		   "delete chain netdev faultline f1\n");
 	/*
 	 * The last step heals c; the end that follows removes what is left (b, still
 	 * active, goes with the shared structures), all in that same step.
 	 */
-	assert_str(step_nft(last),
-		   "delete element netdev faultline e4 { 10.77.0.40 . 0-255 . 0-65535 }\n"
-		   "delete element netdev faultline i4 { 10.77.0.40 . 0-255 . 0-65535 }\n"
-		   "delete chain netdev faultline f4\n"
-		   "delete table netdev faultline\n");
+	assert_str(step_nft(last), "flush chain netdev faultline f4\n"
+				   "delete table netdev faultline\n");
+	/* The table takes the elements and the chain along: no tidy batch. */
+	assert_null(step_nft_part(last, true));
 	assert_int_equal(count_objs(last, FL_OBJ_LINK, FL_OBJ_DEL), 1);
 	assert_str(fault_of(p, "b")->ifb, "flifb3");
 	assert_int_equal(count_objs(last, FL_OBJ_QDISC, FL_OBJ_DEL), 1);
