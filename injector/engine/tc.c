@@ -282,10 +282,12 @@ static int delete_handle(struct fl_nl *nl, int ifindex, uint32_t parent, uint16_
 /*
  * Which of our tables goes first: a table's links hold the tables they
  * jump to (EBUSY), so the gate, then the tables it links to, then the
- * second level.
+ * second level, then the fault tables the entries link to.
  */
 static int table_rank(uint32_t htid)
 {
+	if (htid >= FL_TC_HTID_FAULT_FIRST && htid <= FL_TC_HTID_FAULT_LAST)
+		return 3;
 	if (htid >= FL_TC_HTID_L2_BASE && htid <= FL_TC_HTID_L2_LAST)
 		return 2;
 	for (unsigned ing = 0; ing < 2; ing++)
@@ -307,8 +309,8 @@ static int table_rank(uint32_t htid)
 static int delete_prio(struct fl_nl *nl, int ifindex, bool ingress, uint16_t prio)
 {
 	uint32_t parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
-	/* At most 3 tables of one level and 256 of the second per priority. */
-	uint32_t tables[4 + FL_TC_DIVISOR], nodes[64];
+	/* Per priority: the gate, 3 tables of one level, 256 of the second, the fault tables. */
+	uint32_t tables[4 + FL_TC_DIVISOR + FL_TC_HTID_FAULT_LAST], nodes[64];
 	size_t n_tables = 0, n_nodes = 0;
 	struct nl_cache *cache = NULL;
 	int r;
@@ -400,11 +402,17 @@ static int filter_apply(struct fl_nl *nl, const struct fl_obj *o)
 	case FL_U32_HASHLINK:
 	case FL_U32_PASS:
 	case FL_U32_REDIRECT:
+	case FL_U32_ACTION:
 		for (size_t i = 0; i < o->n_keys && r == 0; i++)
 			r = rtnl_u32_add_key(cls, o->keys[i].val, o->keys[i].mask, o->keys[i].off, 0);
 		if (r < 0)
 			break;
-		if (o->role == FL_U32_HASHLINK) {
+		if (o->role == FL_U32_REDIRECT) {
+			/* Into the fault's table: no action of its own, so not terminal. */
+			r = rtnl_u32_set_hashtable(cls, o->handle & 0xfffff000u);
+			if (r == 0)
+				r = rtnl_u32_set_link(cls, o->link);
+		} else if (o->role == FL_U32_HASHLINK) {
 			/* In a bucket of our first-level table (else a root node). */
 			if (o->handle)
 				r = rtnl_u32_set_hashtable(cls, o->handle & 0xfffff000u);

@@ -42,12 +42,21 @@ struct tc_tables {
 	uint8_t l2_made[FL_TC_DIVISOR / 8]; /* second-level tables, by first-level bucket */
 	uint16_t *l2_used; /* entries per second-level bucket [first * 256 + last byte] */
 	uint16_t next_gate; /* the gate's next node; 1 .. next_gate - 1 exist */
+	uint16_t *ft_free;  /* fault tables of this hook and family no fault holds */
+	size_t n_ft_free;
 };
 
 struct state {
 	bool nft_netdev, nft_inet;
 	bool clsact;
 	struct tc_tables tables[_HOOK_MAX][_FAM_MAX]; /* per hook and family, same on every device */
+	uint16_t ft_next;                              /* the next fault table id never made */
+	uint16_t ft_node[FL_TC_HTID_FAULT_LAST + 1];    /* per fault table: the last node id used */
+};
+
+/* The table a fault holds on a hook and family (0: none), and its node there. */
+struct fault_table {
+	uint16_t id, node;
 };
 
 struct builder {
@@ -58,6 +67,7 @@ struct builder {
 	struct state *nst; /* per namespace */
 	size_t ns;         /* the namespace being written */
 	struct fl_plan_step *cur;
+	struct fault_table (*ft)[_HOOK_MAX][_FAM_MAX]; /* per scenario step */
 	int r; /* first error */
 };
 
@@ -866,6 +876,57 @@ static void tc_second_level(struct builder *b, int hook, int fam, unsigned first
 	tt->l2_made[first / 8] |= (uint8_t)(1u << (first % 8));
 }
 
+/*
+ * The fault's table on a hook and family: one no fault holds, else a new
+ * one on every device. False (b->r set) when none is left.
+ */
+static bool tc_fault_table(struct builder *b, size_t idx, int hook, int fam)
+{
+	struct tc_tables *tt = &ST(b)->tables[hook][fam];
+	const struct fl_step *st = &b->s->steps[idx];
+	uint16_t id;
+
+	if (tt->n_ft_free) {
+		id = tt->ft_free[--tt->n_ft_free];
+	} else {
+		if (!ST(b)->ft_next)
+			ST(b)->ft_next = FL_TC_HTID_FAULT_FIRST;
+		if (ST(b)->ft_next > FL_TC_HTID_FAULT_LAST) {
+			fl_diag_add(b->diag, st->pos,
+				    "fault '%s': more than %u tc faults per hook and family at once in one namespace (expected fewer faults active together)",
+				    st->id, FL_TC_HTID_FAULT_LAST - FL_TC_HTID_FAULT_FIRST + 1);
+			b->r = -EINVAL;
+			return false;
+		}
+		id = ST(b)->ft_next++;
+		for (size_t d = 0; d < NS(b)->n_devices; d++)
+			if (!tc_table(b, NS(b)->devices[d], hook, fam, id, 1))
+				return false;
+	}
+	b->ft[idx][hook][fam].id = id;
+	return true;
+}
+
+/* The fault's one redirect, the node of its table: added (a fresh node id) or deleted. */
+static void tc_fault_action(struct builder *b, size_t idx, int hook, int fam, bool add)
+{
+	struct fault_table *f = &b->ft[idx][hook][fam];
+
+	if (add)
+		f->node = ++ST(b)->ft_node[f->id];
+	for (size_t d = 0; d < NS(b)->n_devices; d++) {
+		struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, add ? FL_OBJ_ADD : FL_OBJ_DEL,
+					   NS(b)->devices[d], idx);
+		if (!o)
+			return;
+		tc_filter_common(o, hook, fam, fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
+		o->role = FL_U32_ACTION;
+		o->handle = u32_handle(f->id, 0, f->node);
+		snprintf(o->redirect, sizeof(o->redirect), "%s", b->p->faults[idx].ifb);
+		add_key(o, 0, 0, 0); /* every packet an entry links here */
+	}
+}
+
 /* Redirect entries for one fault on one hook: add them, or delete them by handle. */
 static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 {
@@ -874,7 +935,11 @@ static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 	bool src = hook == HOOK_INGRESS;
 
 	if (!add) {
-		/* Replay what the add made: same objects, same handles, in reverse. */
+		/* In effect: the fault's one redirect per family goes. */
+		for (int fam = 0; fam < _FAM_MAX; fam++)
+			if (b->ft[idx][hook][fam].id)
+				tc_fault_action(b, idx, hook, fam, false);
+		/* Tidy: replay what the add made, same objects, same handles, in reverse. */
 		for (size_t k = 0; k < b->p->n_steps; k++) {
 			const struct fl_plan_step *ps = &b->p->steps[k];
 			for (size_t i = ps->n_objs; i-- > 0;) {
@@ -890,7 +955,23 @@ static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 				*o = copy;
 				o->op = FL_OBJ_DEL;
 				o->nft = NULL;
+				o->tidy = true;
 			}
+		}
+		/* Its tables stay, for later faults: they empty once the entries go. */
+		for (int fam = 0; fam < _FAM_MAX; fam++) {
+			struct tc_tables *tt = &ST(b)->tables[hook][fam];
+			uint16_t *f;
+			if (!b->ft[idx][hook][fam].id)
+				continue;
+			f = reallocarray(tt->ft_free, tt->n_ft_free + 1, sizeof(*f));
+			if (!f) {
+				b->r = b->r < 0 ? b->r : -ENOMEM;
+				return;
+			}
+			tt->ft_free = f;
+			tt->ft_free[tt->n_ft_free++] = b->ft[idx][hook][fam].id;
+			b->ft[idx][hook][fam].id = 0;
 		}
 		return;
 	}
@@ -924,6 +1005,11 @@ static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 		if (b->r < 0)
 			return;
 		bool ing = hook == HOOK_INGRESS, v6 = fam == FAM6;
+
+		if (!tc_fault_table(b, idx, hook, fam))
+			return;
+		tc_fault_action(b, idx, hook, fam, true);
+		uint32_t ft = (uint32_t)b->ft[idx][hook][fam].id << 20;
 
 		for_each_fault_target(b, st, t)
 		{
@@ -967,6 +1053,7 @@ static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 							 fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
 					o->role = FL_U32_REDIRECT;
 					o->handle = u32_handle(table, bucket, node);
+					o->link = ft;
 					snprintf(o->redirect, sizeof(o->redirect), "%s", pf->ifb);
 					target_keys(o, t, src, blk.port, blk.mask);
 				}
@@ -1163,8 +1250,12 @@ static void teardown_ns(struct builder *b)
 				}
 			}
 			free(ST(b)->tables[hook][fam].l2_used);
+			free(ST(b)->tables[hook][fam].ft_free);
 			memset(&ST(b)->tables[hook][fam], 0, sizeof(ST(b)->tables[hook][fam]));
 		}
+	/* The priorities take the fault tables along. */
+	ST(b)->ft_next = 0;
+	memset(ST(b)->ft_node, 0, sizeof(ST(b)->ft_node));
 	if (ST(b)->clsact) {
 		for (size_t d = 0; d < NS(b)->n_devices; d++) {
 			struct fl_obj *o = new_obj(b, FL_OBJ_QDISC, FL_OBJ_DEL, NS(b)->devices[d], SIZE_MAX);
@@ -1792,12 +1883,16 @@ static int walk_timeline(struct builder *b)
 
 static void free_states(struct builder *b)
 {
-	for (size_t k = 0; k < b->p->n_nss; k++)
+	for (size_t k = 0; b->nst && k < b->p->n_nss; k++)
 		for (int hook = 0; hook < _HOOK_MAX; hook++)
-			for (int fam = 0; fam < _FAM_MAX; fam++)
+			for (int fam = 0; fam < _FAM_MAX; fam++) {
 				free(b->nst[k].tables[hook][fam].l2_used);
+				free(b->nst[k].tables[hook][fam].ft_free);
+			}
 	free(b->nst);
 	b->nst = NULL;
+	free(b->ft);
+	b->ft = NULL;
 }
 
 int fl_plan_build(const struct fl_scenario *s, const struct fl_plan_options *opts,
@@ -1830,8 +1925,11 @@ int fl_plan_build(const struct fl_scenario *s, const struct fl_plan_options *opt
 	if (r < 0)
 		return r;
 	b.nst = calloc(p->n_nss, sizeof(*b.nst));
-	if (!b.nst)
+	b.ft = calloc(s->n_steps ? s->n_steps : 1, sizeof(*b.ft));
+	if (!b.nst || !b.ft) {
+		free_states(&b);
 		return -ENOMEM;
+	}
 	r = resolve_devices(&b);
 	if (r == 0)
 		r = choose_engines(&b);

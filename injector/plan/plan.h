@@ -99,13 +99,24 @@
  *   egress: 7e8 (v4) 7ea (v6), ingress: 7f8 7fa
  */
 #define FL_TC_HTID_GATE(ingress, v6) (FL_TC_HTID(ingress, v6, false) + 4u)
+/*
+ * A fault's table, per hook and family: one bucket holding its one mirred
+ * redirect (handle T:0:N); each of its entries matches a target and links
+ * there. A heal deletes that one node and is in effect: the entries, which
+ * then link to an empty table and match nothing, go after (tidy), and the
+ * table stays for a later fault of that hook and family (a table a link
+ * held is freed by the kernel only after an RCU grace period). Ids below
+ * the second level, allocated by the plan per namespace.
+ */
+#define FL_TC_HTID_FAULT_FIRST 0x001u
+#define FL_TC_HTID_FAULT_LAST (FL_TC_HTID_L2_BASE - 1u)
 #define FL_TC_MAX_NODE 0xfff /* node ids are 12 bits */
 
 /* Whether a u32 table id (12 bits) is one of ours. */
 static inline bool fl_tc_our_htid(uint32_t htid)
 {
-	if (htid >= FL_TC_HTID_L2_BASE && htid <= FL_TC_HTID_L2_LAST)
-		return true;
+	if (htid >= FL_TC_HTID_FAULT_FIRST && htid <= FL_TC_HTID_L2_LAST)
+		return true; /* fault tables, then the second level */
 	for (unsigned ing = 0; ing < 2; ing++)
 		for (unsigned v6 = 0; v6 < 2; v6++)
 			if (htid == FL_TC_HTID(ing, v6, false) ||
@@ -167,7 +178,8 @@ enum fl_u32_role {
 	FL_U32_HASHLINK,  /* jump into one of our tables, hashing hashkey if its mask is set: a root
 			     node (handle 0), or the node of a first-level bucket (its handle) */
 	FL_U32_PASS,      /* an exclusion: match, no action, so the packet passes */
-	FL_U32_REDIRECT,  /* a target: match, mirred redirect to the fault's IFB */
+	FL_U32_REDIRECT,  /* a target: match, link into its fault's table (link; redirect: the IFB) */
+	FL_U32_ACTION,    /* a fault's table's node: mirred redirect to the fault's IFB */
 };
 
 /* A 32-bit match at a byte offset from the network header, as u32 keys are. */

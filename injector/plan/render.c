@@ -342,11 +342,18 @@ char *fl_obj_to_command(const struct fl_plan *p, const struct fl_obj *o)
 			fl_strbuf_append(&sb, " flowid :1");
 			break;
 		case FL_U32_REDIRECT:
+		case FL_U32_ACTION:
 			fl_strbuf_append(&sb, " handle ");
 			u32_handle_text(&sb, o->handle, false);
 			fl_strbuf_appendf(&sb, " u32 ht %x:%x:", o->handle >> 20, (o->handle >> 12) & 0xff);
 			u32_keys(&sb, o);
-			fl_strbuf_appendf(&sb, " action mirred egress redirect dev %s", o->redirect);
+			if (o->role == FL_U32_REDIRECT) {
+				fl_strbuf_append(&sb, " link ");
+				u32_handle_text(&sb, o->link, true);
+			} else {
+				fl_strbuf_appendf(&sb, " action mirred egress redirect dev %s",
+						  o->redirect);
+			}
 			break;
 		}
 		break;

@@ -508,7 +508,8 @@ static bool tc_apply(struct tc_model *m, const struct fl_obj *o)
 		 * first-level bucket, an entry), exist in this very tcf_proto.
 		 */
 		for (int w = 0; w < 2; w++) {
-			uint32_t table = (w == 0 && o->role == FL_U32_HASHLINK	  ? o->link
+			bool links = o->role == FL_U32_HASHLINK || o->role == FL_U32_REDIRECT;
+			uint32_t table = (w == 0 && links			  ? o->link
 					  : w == 1 && o->role != FL_U32_HASHTABLE ? o->handle
 										  : 0) &
 					 0xfff00000u;
@@ -526,7 +527,7 @@ static bool tc_apply(struct tc_model *m, const struct fl_obj *o)
 				return false;
 			}
 		}
-		if (o->role == FL_U32_REDIRECT) {
+		if (o->role == FL_U32_ACTION) {
 			i = link_index(m, o->redirect);
 			if (i < 0 || !m->link_qdisc[i]) {
 				snprintf(m->err, sizeof(m->err),
@@ -1163,6 +1164,14 @@ static struct fl_plan *tc_plan(const char *fault_lines, struct fl_scenario **ret
 	return build(*ret_s, &o);
 }
 
+/* Further down, beside the u32 model they belong with. */
+static size_t tables_added(const struct fl_plan_step *ps, bool ingress, uint16_t protocol,
+			   uint32_t *ids, size_t max);
+static size_t fault_tables_added(const struct fl_plan_step *ps, bool ingress, uint16_t protocol,
+				 uint32_t *ids, size_t max);
+static size_t walk(const struct fl_plan *p, size_t upto, bool ingress, const char *addr,
+		   const struct fl_obj **ret_hit);
+
 static void test_u32_v4_host_egress(void **state)
 {
 	_cleanup_(fl_scenario_freep) struct fl_scenario *s = NULL;
@@ -1185,6 +1194,22 @@ static void test_u32_v4_host_egress(void **state)
 	}
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, true, ETH_P_IP, r, 4), 0);
 	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IPV6, r, 4), 0);
+
+	/* Both entries link into the fault's own table, whose one node redirects. */
+	uint32_t ids[2];
+	assert_int_equal(fault_tables_added(ps, false, ETH_P_IP, ids, 2), 1);
+	assert_int_equal(ids[0], FL_TC_HTID_FAULT_FIRST);
+	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 4), 2);
+	assert_int_equal(r[0]->link, FL_TC_HTID_FAULT_FIRST << 20);
+	assert_int_equal(r[1]->link, FL_TC_HTID_FAULT_FIRST << 20);
+	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_ACTION, false, ETH_P_IP, r, 4), 1);
+	assert_int_equal(r[0]->handle, handle(FL_TC_HTID_FAULT_FIRST, 0, 1));
+	assert_str(r[0]->redirect, "flifb1");
+	assert_int_equal(r[0]->n_keys, 1);
+	assert_key(r[0], 0, 0, 0, 0);
+	_cleanup_free_ char *cmd = fl_obj_to_command(p, r[0]);
+	assert_str(cmd, "tc filter add dev eth0 egress protocol ip prio 65533 handle 1:0:1 u32 ht 1:0: "
+			"match u32 0x00000000 0x00000000 at 0 action mirred egress redirect dev flifb1");
 }
 
 static void test_u32_v4_host_ingress(void **state)
@@ -1277,13 +1302,11 @@ static void test_u32_prefixes(void **state)
 	 * Both tables exist (prefix table first, so prefixes are tried before
 	 * the hash), and the gate, one bucket.
 	 */
-	assert_int_equal(filters(ps, FL_OBJ_ADD, FL_U32_HASHTABLE, false, ETH_P_IP, r, 4), 3);
-	assert_int_equal(r[0]->handle, 0x7e5u << 20);
-	assert_int_equal(r[0]->divisor, 1);
-	assert_int_equal(r[1]->handle, 0x7e4u << 20);
-	assert_int_equal(r[1]->divisor, FL_TC_DIVISOR);
-	assert_int_equal(r[2]->handle, 0x7e8u << 20);
-	assert_int_equal(r[2]->divisor, 1);
+	uint32_t ids[4];
+	assert_int_equal(tables_added(ps, false, ETH_P_IP, ids, 4), 3); /* divisors checked there */
+	assert_int_equal(ids[0], 0x7e5);
+	assert_int_equal(ids[1], 0x7e4);
+	assert_int_equal(ids[2], 0x7e8);
 }
 
 static void test_u32_port_range(void **state)
@@ -1381,9 +1404,11 @@ static void test_u32_bucket_sharing(void **state)
 		filters(step_by_id(p, "two"), FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 4),
 		1);
 	assert_int_equal(r[0]->handle, handle(0x7e4, 7, 2));
-	assert_int_equal(
-		filters(step_by_id(p, "two"), FL_OBJ_ADD, FL_U32_HASHTABLE, false, ETH_P_IP, r, 4),
-		0);
+	uint32_t ids[4];
+	assert_int_equal(tables_added(step_by_id(p, "two"), false, ETH_P_IP, ids, 4), 0);
+	/* Its own table, though: one holds the first. */
+	assert_int_equal(fault_tables_added(step_by_id(p, "two"), false, ETH_P_IP, ids, 4), 1);
+	assert_int_equal(ids[0], FL_TC_HTID_FAULT_FIRST + 1);
 	/* fd00::107 ends in 0x07 too, but IPv6 has its own table: node 1 there. */
 	assert_int_equal(
 		filters(step_by_id(p, "two"), FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IPV6, r, 4),
@@ -1396,6 +1421,27 @@ static void test_u32_bucket_sharing(void **state)
 		1);
 	assert_int_equal(r[0]->handle, handle(0x7e4, 7, 3));
 	assert_str(r[0]->redirect, "flifb4");
+	/* The table one left is three's: made once, a fresh node in it. */
+	assert_int_equal(r[0]->link, FL_TC_HTID_FAULT_FIRST << 20);
+	assert_int_equal(fault_tables_added(step_by_id(p, "three"), false, ETH_P_IP, ids, 4), 0);
+	assert_int_equal(
+		filters(step_by_id(p, "three"), FL_OBJ_ADD, FL_U32_ACTION, false, ETH_P_IP, r, 4), 1);
+	assert_int_equal(r[0]->handle, handle(FL_TC_HTID_FAULT_FIRST, 0, 2));
+	assert_str(r[0]->redirect, "flifb4");
+	/* The heal of one: its node first (in effect), its entry after (tidy). */
+	const struct fl_plan_step *heal = &p->steps[2];
+	assert_int_equal(heal->objs[0].role, FL_U32_ACTION);
+	assert_int_equal(heal->objs[0].op, FL_OBJ_DEL);
+	assert_int_equal(heal->objs[0].handle, handle(FL_TC_HTID_FAULT_FIRST, 0, 1));
+	assert_false(heal->objs[0].tidy);
+	for (size_t i = 1; i < heal->n_objs; i++)
+		assert_true(heal->objs[i].tidy);
+	const struct fl_obj *hit;
+	assert_int_equal(walk(p, 2, false, "10.0.0.7", &hit), 4); /* root, 2 gate links, the entry */
+	assert_null(hit);
+	assert_int_equal(walk(p, 3, false, "10.0.0.7", &hit), 6); /* and three's entry, its node */
+	assert_non_null(hit);
+	assert_str(hit->redirect, "flifb4");
 }
 
 static void test_u32_any_address(void **state)
@@ -1483,19 +1529,40 @@ static size_t tables_added(const struct fl_plan_step *ps, bool ingress, uint16_t
 			   uint32_t *ids, size_t max)
 {
 	const struct fl_obj *r[512];
-	size_t n = filters(ps, FL_OBJ_ADD, FL_U32_HASHTABLE, ingress, protocol, r, 512);
+	size_t n = filters(ps, FL_OBJ_ADD, FL_U32_HASHTABLE, ingress, protocol, r, 512), k = 0;
 
-	assert_true(n <= 512 && n <= max);
+	assert_true(n <= 512);
 	for (size_t i = 0; i < n; i++) {
 		bool v6 = protocol == ETH_P_IPV6;
 		uint32_t id = r[i]->handle >> 20;
+		if (id >= FL_TC_HTID_FAULT_FIRST && id <= FL_TC_HTID_FAULT_LAST)
+			continue; /* a fault's own table: fault_tables_added() */
 		assert_int_equal(r[i]->divisor, id == FL_TC_HTID(ingress, v6, true) ||
 								id == FL_TC_HTID_GATE(ingress, v6)
 							? 1
 							: FL_TC_DIVISOR);
-		ids[i] = r[i]->handle >> 20;
+		assert_true(k < max);
+		ids[k++] = id;
 	}
-	return n;
+	return k;
+}
+
+/* The fault tables a step adds on one hook and protocol (one bucket each): their ids. */
+static size_t fault_tables_added(const struct fl_plan_step *ps, bool ingress, uint16_t protocol,
+				 uint32_t *ids, size_t max)
+{
+	const struct fl_obj *r[512];
+	size_t n = filters(ps, FL_OBJ_ADD, FL_U32_HASHTABLE, ingress, protocol, r, 512), k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id = r[i]->handle >> 20;
+		if (id < FL_TC_HTID_FAULT_FIRST || id > FL_TC_HTID_FAULT_LAST)
+			continue;
+		assert_int_equal(r[i]->divisor, 1);
+		assert_true(k < max);
+		ids[k++] = id;
+	}
+	return k;
 }
 
 /*
@@ -1549,6 +1616,14 @@ static bool u32_walk_bucket(struct u32_walk *w, uint32_t table, uint32_t bucket,
 			if (u32_walk_bucket(w, o->link, b, pk, depth + 1))
 				return true;
 			continue; /* not terminal: on to the next node */
+		}
+		if (o->role == FL_U32_REDIRECT) {
+			/* An entry: into its fault's table, whose one node redirects. */
+			if (u32_walk_bucket(w, o->link, 0, pk, depth + 1)) {
+				w->hit = o; /* the entry that matched, not its fault's node */
+				return true;
+			}
+			continue; /* a healed fault's table is empty */
 		}
 		w->hit = o;
 		return true;
@@ -1666,8 +1741,11 @@ static void test_u32_one_level_up_to_threshold(void **state)
 	/* 10.100.0.1 .. 10.100.1.0: .1 .. .255 then .0, one per bucket of 7e4 */
 	for (size_t i = 0; i < FL_TC_ONE_LEVEL_MAX; i++)
 		assert_int_equal(r[i]->handle, handle(0x7e4, (uint32_t)(i + 1) % 256, 1));
-	/* A packet to a target: the root node, two gate links, the node; to another address, the same. */
-	assert_int_equal(walk(p, 0, false, "10.100.0.77", &hit), 4);
+	/*
+	 * A packet to a target: the root node, two gate links, the entry, its
+	 * fault's node; to another address, the same but the last.
+	 */
+	assert_int_equal(walk(p, 0, false, "10.100.0.77", &hit), 5);
 	assert_non_null(hit);
 	assert_int_equal(hit->handle, handle(0x7e4, 77, 1));
 	assert_int_equal(walk(p, 0, false, "10.68.0.77", &hit), 4);
@@ -1759,11 +1837,11 @@ static void test_u32_two_level_v4(void **state)
 	/* A third byte no target has: the link node's bucket is empty. */
 	assert_int_equal(walk(p, 0, false, "10.68.9.2", &hit), 3);
 	assert_null(hit);
-	/* Every target is found, in 5 nodes (one level: up to 3 + 8). */
+	/* Every target is found, in 6 nodes with its fault's (one level: up to 4 + 8). */
 	for (size_t a = 1; a <= 2000; a += 97) {
 		char addr[32];
 		snprintf(addr, sizeof(addr), "10.100.%zu.%zu", a / 256, a % 256);
-		assert_int_equal(walk(p, 0, false, addr, &hit), 5);
+		assert_int_equal(walk(p, 0, false, addr, &hit), 6);
 		assert_non_null(hit);
 		assert_int_equal(hit->handle, handle(0x3e4 + (uint32_t)(a / 256), a % 256, 1));
 	}
@@ -1831,7 +1909,7 @@ static void test_u32_two_level_v6_ingress(void **state)
 	assert_int_equal(r[0]->handle, handle(0x6e5, 0, 1));
 	assert_int_equal(r[599]->handle, handle(0x6e7, 0x57, 1));
 
-	assert_int_equal(walk(p, 0, true, "fd00::2aa", &hit), 5);
+	assert_int_equal(walk(p, 0, true, "fd00::2aa", &hit), 6);
 	assert_non_null(hit);
 	assert_int_equal(hit->handle, handle(0x6e6, 0xaa, 1));
 	assert_int_equal(walk(p, 0, true, "fd99::2aa", &hit), 5);
@@ -1858,10 +1936,10 @@ static void test_u32_two_level_per_family(void **state)
 	assert_int_equal(ids[1], 0x7e6);
 	assert_int_equal(ids[2], 0x7ea);
 	/* 10.1.0.5 is one of the fault's hosts: in the second level, after 10.100.0.5. */
-	assert_int_equal(walk(p, 0, false, "10.1.0.5", &hit), 6);
+	assert_int_equal(walk(p, 0, false, "10.1.0.5", &hit), 7);
 	assert_non_null(hit);
 	assert_int_equal(hit->handle, handle(0x3e4, 5, 2));
-	assert_int_equal(walk(p, 0, false, "fd00:1::5", &hit), 4);
+	assert_int_equal(walk(p, 0, false, "fd00:1::5", &hit), 5);
 	assert_non_null(hit);
 	assert_int_equal(hit->handle, handle(0x7e6, 5, 1));
 }
@@ -1914,26 +1992,27 @@ static void test_u32_two_level_shared_and_healed(void **state)
 	assert_int_equal(r[299]->handle, handle(0x3e6, 44, 1));
 	/* With all three on, each address is found where its fault put it. */
 	size_t big2 = step_index(p, "big2");
-	assert_int_equal(walk(p, big2, false, "10.1.0.5", &hit), 4); /* root, 2 gate links, the entry */
+	assert_int_equal(walk(p, big2, false, "10.1.0.5", &hit), 5); /* root, 2 gate links, the entry, its node */
 	assert_non_null(hit);
 	assert_str(hit->redirect, fault_of(p, "small")->ifb);
-	/* root, 3 gate links, the link node, big's entry (big2's, port 81, comes after it) */
-	assert_int_equal(walk(p, big2, false, "10.100.1.1", &hit), 6);
+	/* root, 3 gate links, the link node, big's entry and node (big2's, port 81, comes after it) */
+	assert_int_equal(walk(p, big2, false, "10.100.1.1", &hit), 7);
 	assert_non_null(hit);
 	assert_str(hit->redirect, fault_of(p, "big")->ifb);
 
-	/* The heal: big's entries, by handle, and nothing shared. */
+	/* The heal: big's node (in effect), then its entries, by handle (tidy), and nothing shared. */
 	const struct fl_plan_step *heal = &p->steps[3];
 	n = 0;
 	for (size_t i = 0; i < heal->n_objs; i++)
 		if (heal->objs[i].kind == FL_OBJ_FILTER) {
 			assert_int_equal(heal->objs[i].op, FL_OBJ_DEL);
-			assert_int_equal(heal->objs[i].role, FL_U32_REDIRECT);
+			assert_int_equal(heal->objs[i].role, i == 0 ? FL_U32_ACTION : FL_U32_REDIRECT);
+			assert_int_equal(heal->objs[i].tidy, i > 0);
 			assert_int_not_equal(heal->objs[i].handle & 0xfff, 0);
 			assert_int_equal(heal->objs[i].fault, step_index(p, "big"));
 			n++;
 		}
-	assert_int_equal(n, 300);
+	assert_int_equal(n, 1 + 300);
 	assert_int_equal(walk(p, 3, false, "10.100.1.1", &hit),
 			 6); /* big2's entry alone, no match */
 	assert_null(hit);
@@ -1993,12 +2072,23 @@ static void test_heal_reverses_add(void **state)
 				assert_true(na < 64);
 				a[na++] = &add->objs[i];
 			}
+		size_t nn = 0;
 		for (size_t i = 0; i < heal->n_objs; i++)
 			if (heal->objs[i].kind == FL_OBJ_FILTER &&
 			    heal->objs[i].ingress == (h == 1)) {
+				if (heal->objs[i].role == FL_U32_ACTION) {
+					/* The fault's node per family and device: in effect, first. */
+					assert_int_equal(nd, 0);
+					assert_false(heal->objs[i].tidy);
+					assert_int_equal(heal->objs[i].fault, 0);
+					nn++;
+					continue;
+				}
+				assert_true(heal->objs[i].tidy);
 				assert_true(nd < 64);
 				d[nd++] = &heal->objs[i];
 			}
+		assert_int_equal(nn, 2 * 2);
 		/* 3 v4 blocks + 2 v6 protocols, on 2 devices */
 		assert_int_equal(na, 10);
 		assert_int_equal(nd, na);
@@ -2018,7 +2108,7 @@ static void test_heal_reverses_add(void **state)
 	assert_str(heal->objs[heal->n_objs - 1].dev, "flifb1");
 	assert_int_equal(count_objs(heal, FL_OBJ_QDISC, FL_OBJ_DEL), 0);
 	assert_int_equal(count_objs(heal, FL_OBJ_LINK, FL_OBJ_DEL), 1);
-	assert_int_equal(heal->n_objs, 21);
+	assert_int_equal(heal->n_objs, 8 + 21);
 }
 
 static void test_end_teardown(void **state)

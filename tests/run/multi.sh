@@ -38,7 +38,7 @@ for _ in $(seq 1 100); do grep -q "slow-b.*applied" "$WORK/out" && break; sleep 
 ip netns exec "$NS" nft list tables | grep -q "netdev faultline" || fail "no partition table in $NS"
 ip -n "$NSB" link show flifb2 >/dev/null 2>&1 || fail "no IFB in $NSB"
 [ "$(ls "$RUN_DIR"/*.journal | wc -l)" -eq 2 ] || fail "expected two journals: $(ls "$RUN_DIR")"
-# The heal is in effect once its filters are gone; its IFB is deleted right
+# The heal is in effect once its fault's node is gone; its entries and IFB are deleted right
 # after (tidy_ns), before the step is reported: gone by the time it is.
 for _ in $(seq 1 150); do grep -q "b-back.*applied" "$WORK/out" && break; sleep 0.02; done
 grep -q "b-back.*applied" "$WORK/out" || fail "the heal was not reported: $(cat "$WORK/out")"
@@ -47,10 +47,11 @@ wait "$pid" || fail "run failed: $(cat "$WORK/out")"
 python3 - "$WORK/ev.json" <<'PY' || fail "events: $(cat "$WORK/ev.json")"
 import json, sys
 st = {e["id"]: e for e in map(json.loads, open(sys.argv[1])) if e["event"] == "step"}
-# The heal deleted its IFB after it was in effect (its one tidied link);
-# the end, once b's gate was closed and a's table gone, b's two priorities
-# (hash and pass) and its clsact; the faults nothing.
-assert st["b-back"]["tidied"] == 1, st["b-back"]
+# The heal was in effect once its fault's node was gone; then it deleted
+# its entries (TCP and UDP to b) and its IFB; the end, once b's gate was
+# closed and a's table gone, b's two priorities (hash and pass) and its
+# clsact; the faults nothing.
+assert st["b-back"]["tidied"] == 3, st["b-back"]
 assert st["step-4"]["tidied"] == 3, st["step-4"]
 assert all(e["tidied"] == 0 for k, e in st.items() if k not in ("b-back", "step-4")), st
 PY
