@@ -117,12 +117,10 @@ static struct fl_obj *new_obj(struct builder *b, enum fl_obj_kind kind, enum fl_
 }
 
 /*
- * Every nftables change of a step goes into one batch: libnftables applies a
- * batch as one kernel transaction, so a step is all or nothing.
- */
-/*
- * Appends text to the step's nft batch of the namespace (one transaction),
- * or to its tidy batch (run after the step is in effect).
+ * Every nftables change of a step goes into one batch per namespace:
+ * libnftables applies a batch as one kernel transaction, so a step is all or
+ * nothing. A step's tidy part (what no packet reaches once it is in effect)
+ * is a second batch, run after it.
  */
 static void add_nft(struct builder *b, size_t fault, struct fl_strbuf *text, unsigned tables_add,
 		    unsigned tables_del, bool tidy)
