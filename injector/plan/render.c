@@ -588,7 +588,7 @@ static void render_step(struct out *o, const struct fl_plan *p, const struct fl_
 	}
 
 	open_obj(o, "objects", '[');
-	size_t last_fault = SIZE_MAX - 1;
+	size_t last_fault = SIZE_MAX - 1; /* of the last entries headed by a comment line */
 	for (size_t i = 0; i < ps->n_objs; i++) {
 		const struct fl_obj *ob = &ps->objs[i];
 		_cleanup_free_ char *cmd = fl_obj_to_command(p, ob);
@@ -596,6 +596,7 @@ static void render_step(struct out *o, const struct fl_plan *p, const struct fl_
 
 		if (!o->json && ob->fault != last_fault && ob->fault != SIZE_MAX &&
 		    ob->kind == FL_OBJ_FILTER && ob->role == FL_U32_REDIRECT) {
+			last_fault = ob->fault;
 			/* A readable line before the u32 keys of each fault. */
 			const struct fl_step *fs = &s->steps[ob->fault];
 			pr_text(o, "# %s %s: u32 entries for", ob->op == FL_OBJ_ADD ? "add" : "delete",
@@ -619,7 +620,6 @@ static void render_step(struct out *o, const struct fl_plan *p, const struct fl_
 				ob->protocol == ETH_P_IPV6 ? "next to last" : "third");
 		if (ob->tidy && (i == 0 || !ps->objs[i - 1].tidy))
 			pr_text(o, "# in effect here; then tidying what no packet reaches any more\n");
-		last_fault = ob->fault;
 		open_obj(o, NULL, '{');
 		pr_str(o, "kind", NULL, obj_kind_name(ob));
 		pr_str(o, "op", NULL, ob->op == FL_OBJ_ADD ? "add" : "delete");
