@@ -335,8 +335,12 @@ static int flow_destination(const struct fl_flow *f, struct fl_wire_endpoint *re
  * and lo (never "any", which would also see our IFBs and count each
  * redirected packet twice); there, a fault acts before the capture point on
  * the way out and after it on the way in, so only drops and rejects show.
- * Without flows that talk to the scenario's services: the plan's namespaces. Any failure turns the observer off
- * with a warning: the run and its verdicts do not depend on it.
+ * Flows that talk to a server that is no service of the scenario (a shop in
+ * front of the faulted provider) would show nothing of the faults where
+ * they run: for them, the plan's namespaces too, where the server's own
+ * calls cross the faults. A packet seen in both counts once, where it is
+ * first seen (docs/OBSERVER.md). Any failure turns the observer off with a
+ * warning: the run and its verdicts do not depend on it.
  */
 static void wire_open(struct run_harness *h, struct wire *w)
 {
@@ -358,17 +362,20 @@ static void wire_open(struct run_harness *h, struct wire *w)
 		struct fl_observer_options oo = {.grace_ns = FL_FLOWS_GRACE_DEFAULT_NS};
 		r = fl_observer_new(p, &oo, &w->o);
 	}
-	/*
-	 * Flows that talk to no service of the scenario (a shop in front of the
-	 * faulted provider) would show nothing of the faults where they run:
-	 * then watch where the faults are.
-	 */
-	bool from_flows = false;
-	for (size_t i = 0; i < s->n_flows && !from_flows; i++) {
+	/* An exec flow's destination is unknown: it decides neither way. */
+	bool from_flows = false, to_servers = false;
+	for (size_t i = 0; i < s->n_flows; i++) {
 		struct fl_wire_endpoint dst, none = { .family = AF_INET };
-		from_flows = flow_destination(&s->flows[i], &dst) == 0 &&
-			     fl_wire_classify(p, &dst, &none, NULL) != FL_WIRE_OTHER;
+		if (flow_destination(&s->flows[i], &dst) < 0)
+			continue;
+		if (fl_wire_classify(p, &dst, &none, NULL) != FL_WIRE_OTHER)
+			from_flows = true;
+		else
+			to_servers = true;
 	}
+	/* Indices below n_from are flows, the rest plan namespaces. */
+	size_t n_from = from_flows ? s->n_flows : 0;
+	size_t n_where = n_from + (!from_flows || to_servers ? p->n_nss : 0);
 	/* The plan's namespaces, each opened once. */
 	_cleanup_free_ int *pns = calloc(p->n_nss ? p->n_nss : 1, sizeof(*pns));
 	_cleanup_free_ uint64_t *pino = calloc(p->n_nss ? p->n_nss : 1, sizeof(*pino));
@@ -380,9 +387,9 @@ static void wire_open(struct run_harness *h, struct wire *w)
 		pns[k] = fl_netns_open(&p->nss[k].scope);
 		r = pns[k] < 0 ? pns[k] : fl_netns_inode(pns[k], &pino[k]);
 	}
-	for (size_t i = 0; r == 0 && i < (from_flows ? s->n_flows : p->n_nss); i++) {
-		int ns = from_flows ? h->flow_ns[i] : pns[i];
-		uint64_t ino = from_flows ? h->flow_ino[i] : pino[i];
+	for (size_t i = 0; r == 0 && i < n_where; i++) {
+		int ns = i < n_from ? h->flow_ns[i] : pns[i - n_from];
+		uint64_t ino = i < n_from ? h->flow_ino[i] : pino[i - n_from];
 		bool dup = false;
 		size_t k = 0;
 
