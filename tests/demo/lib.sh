@@ -33,10 +33,10 @@ assert_gone() {
   [ ! -e /run/faultline-demo ] || fail "/run/faultline-demo left"
 }
 
-# HTTP from the customers' namespace without curl: METHOD URL; prints the
-# body, fails on anything but 2xx.
+# HTTP from the customers' namespace (HTTP_NS overrides) without curl:
+# METHOD URL; prints the body, fails on anything but 2xx.
 http() {
-  ip netns exec fl-demo-users "$PY" - "$1" "$2" <<'PY'
+  ip netns exec "${HTTP_NS:-fl-demo-users}" "$PY" - "$1" "$2" <<'PY'
 import sys, urllib.request, urllib.error
 method, url = sys.argv[1], sys.argv[2]
 req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One replay against the demo system, as a user runs it: a fresh demo, the
 # scenario run with its flows for both shops, then the verdicts per
-# expectation name in report.json. Every "resilient: ..." expectation must
-# pass; the "fragile: ..." ones must fail exactly as the scenario's header
-# predicts (its "# predicted-fail: NAME" lines) and pass otherwise; a
-# "# may-fail: NAME" line accepts either verdict, for an outcome the header
-# explains is left to chance.
+# expectation name in report.json, read by scripts/replay-verdicts as
+# scripts/demo reads them: every "resilient: ..." and "messenger: ..."
+# expectation must pass; the "fragile: ..." ones must fail exactly as the
+# scenario's header predicts (its "# predicted-fail: NAME" lines) and pass
+# otherwise; a "# may-fail: NAME" line accepts either verdict, for an
+# outcome the header explains is left to chance.
 # The "(wire observer)" expectations (no retry storm, from each shop's own
 # calls to the provider) are judged like the others. The faults' verdicts
 # from the wire, watched on the router's devices: a drop or reject must be
@@ -37,37 +38,9 @@ if [ "$wire_ok" -ne "$faults" ] || grep -q "^wire: untargeted traffic touched" "
   fail "the wire: $wire_ok of $faults faults verified, or untargeted traffic touched"
 fi
 
-if ! "$PY" - "$WORK/rep/report.json" "$scenario" <<'PY'; then
-import json, re, sys
-report, scenario = json.load(open(sys.argv[1])), sys.argv[2]
-text = open(scenario).read()
-predicted = set(re.findall(r"^# predicted-fail: (.+?)\s*$", text, re.M))
-either = set(re.findall(r"^# may-fail: (.+?)\s*$", text, re.M))
-verdicts = {e["name"]: e for e in report["expectations"]}
-bad = []
-for name in sorted((predicted | either) - set(verdicts)):
-    bad.append("predicted %r is not an expectation of the scenario" % name)
-for name, e in verdicts.items():
-    if name in either:
-        continue
-    if name.startswith("resilient: "):
-        want = "PASS"
-    elif name.startswith("fragile: "):
-        want = "FAIL" if name in predicted else "PASS"
-    else:
-        bad.append("expectation %r belongs to neither shop" % name)
-        continue
-    if e["verdict"] != want:
-        why = "; ".join(m["reason"] for m in e["metrics"] if m["verdict"] != "PASS") or e["reason"]
-        bad.append("%s: %s, expected %s (%s)" % (name, e["verdict"], want, why))
-n_res = sum(1 for n in verdicts if n.startswith("resilient: "))
-n_fra = sum(1 for n in verdicts if n.startswith("fragile: "))
-if bad:
-    print("\n".join(bad))
-    sys.exit(1)
-print("%d resilient expectations passed; fragile failed exactly the %d predicted of %d"
-      % (n_res, len(predicted), n_fra))
-PY
+if ! "$PY" "$(dirname "$0")/../../scripts/replay-verdicts" "$WORK/rep/report.json" "$scenario" \
+  > "$WORK/verdicts"; then
+  cat "$WORK/verdicts"
   cat "$WORK/run.out"
   for shop in 10.80.0.10 10.80.0.20; do
     for a in money transfers notices; do
@@ -82,4 +55,5 @@ done
 
 "$FL" demo down > /dev/null || fail "demo down failed"
 assert_gone
+cat "$WORK/verdicts"
 echo "$(basename "$scenario"): as predicted, run took ${took}s"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `faultline demo up|down|status`: up is fast and idempotent, every service
 # answers from the customers' namespace through the router (IPv4 and IPv6),
+# the messenger's from its own users' namespace,
 # down removes everything and is idempotent, status tells up from down.
 # Usage: updown.sh FAULTLINE
 source "$(dirname "$0")/lib.sh" "$1"
@@ -16,14 +17,19 @@ pids=$(cat /run/faultline-demo/pid/*.pid | sort | tr '\n' ' ')
 [ "$(cat /run/faultline-demo/pid/*.pid | sort | tr '\n' ' ')" = "$pids" ] ||
   fail "a second up restarted services"
 "$FL" demo status > "$WORK/st1" 2>&1 || fail "status after up: $(cat "$WORK/st1")"
-[ "$(grep -c '^service .* running (pid' "$WORK/st1")" -eq 8 ] || fail "not 8 services: $(cat "$WORK/st1")"
+[ "$(grep -c '^service .* running (pid' "$WORK/st1")" -eq 9 ] || fail "not 9 services: $(cat "$WORK/st1")"
 
 # Every service through the router, and the shops over IPv6 too; the
 # services run unprivileged.
-for a in 10.70.0.10 10.70.0.20 10.70.0.21 10.70.0.30 10.70.0.31 10.75.0.10 10.80.0.10 10.80.0.20 \
-  '[fd80::10]' '[fd80::20]' '[fd70::20]'; do
+for a in 10.70.0.10 10.70.0.20 10.70.0.21 10.70.0.30 10.70.0.31 10.70.0.32 10.75.0.10 10.80.0.10 \
+  10.80.0.20 '[fd80::10]' '[fd80::20]' '[fd70::20]' '[fd70::32]'; do
   http GET "http://$a:8080/health" > /dev/null ||
     fail "no answer from $a"
+done
+# The messenger's own users (its app) reach chat and media through the router.
+for a in 10.70.0.30 '[fd70::30]' 10.70.0.32 '[fd70::32]'; do
+  HTTP_NS=fl-demo-app http GET "http://$a:8080/health" > /dev/null ||
+    fail "no answer from $a to the messenger's users"
 done
 for p in $(cat /run/faultline-demo/pid/*.pid); do
   [ "$(stat -c %U "/proc/$p")" = nobody ] || fail "service $p runs as $(stat -c %U "/proc/$p")"
@@ -45,4 +51,4 @@ done
 assert_gone
 "$FL" demo down > "$WORK/down2" 2>&1 || fail "second demo down: $(cat "$WORK/down2")"
 "$FL" demo status > /dev/null 2>&1 && fail "status says up after down"
-echo "demo: up in ${ms} ms, idempotent both ways, 8 services answer, nothing left after down"
+echo "demo: up in ${ms} ms, idempotent both ways, 9 services answer, nothing left after down"
