@@ -361,7 +361,6 @@ static bool clsact_goes(struct fl_engine_ns *e, const struct fl_plan_step *ps, s
 	return false;
 }
 
-
 static int apply_objs(struct fl_engine_ns *e, const struct fl_plan *p, size_t i, size_t ns,
 		      size_t from, size_t to)
 {

@@ -290,10 +290,8 @@ static int table_rank(uint32_t htid)
 		return 3;
 	if (htid >= FL_TC_HTID_L2_BASE && htid <= FL_TC_HTID_L2_LAST)
 		return 2;
-	for (unsigned ing = 0; ing < 2; ing++)
-		for (unsigned v6 = 0; v6 < 2; v6++)
-			if (htid == FL_TC_HTID_GATE(ing, v6))
-				return 0;
+	if (fl_tc_gate_htid(htid))
+		return 0;
 	return 1;
 }
 

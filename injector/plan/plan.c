@@ -699,6 +699,17 @@ static struct fl_obj *pass_filter(struct builder *b, const char *dev, int hook, 
 	return o;
 }
 
+/* A filter at the family's hash priority, where all our tables and whatever is in them live. */
+static struct fl_obj *hash_filter(struct builder *b, enum fl_obj_op op, const char *dev,
+				  size_t fault, int hook, int fam)
+{
+	struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, op, dev, fault);
+
+	if (o)
+		tc_filter_common(o, hook, fam, fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
+	return o;
+}
+
 /* Offset of the 32-bit word that ends a packet's address (source on ingress). */
 static int32_t last_word_off(int fam, bool src)
 {
@@ -716,10 +727,9 @@ static unsigned host_byte(const struct fl_target *t, unsigned from_end)
 static struct fl_obj *tc_table(struct builder *b, const char *dev, int hook, int fam,
 			       uint32_t table, uint32_t divisor)
 {
-	struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD, dev, SIZE_MAX);
+	struct fl_obj *o = hash_filter(b, FL_OBJ_ADD, dev, SIZE_MAX, hook, fam);
 
 	if (o) {
-		tc_filter_common(o, hook, fam, fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
 		o->role = FL_U32_HASHTABLE;
 		o->handle = table << 20;
 		o->divisor = divisor;
@@ -736,10 +746,9 @@ static struct fl_obj *tc_table(struct builder *b, const char *dev, int hook, int
 static struct fl_obj *tc_link(struct builder *b, const char *dev, int hook, int fam,
 			      uint32_t handle, uint32_t table, uint32_t hash_mask)
 {
-	struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD, dev, SIZE_MAX);
+	struct fl_obj *o = hash_filter(b, FL_OBJ_ADD, dev, SIZE_MAX, hook, fam);
 
 	if (o) {
-		tc_filter_common(o, hook, fam, fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
 		o->role = FL_U32_HASHLINK;
 		o->handle = handle;
 		o->link = table << 20;
@@ -891,7 +900,7 @@ static bool tc_fault_table(struct builder *b, size_t idx, int hook, int fam)
 			ST(b)->ft_next = FL_TC_HTID_FAULT_FIRST;
 		if (ST(b)->ft_next > FL_TC_HTID_FAULT_LAST) {
 			fl_diag_add(b->diag, st->pos,
-				    "fault '%s': more than %u tc faults per hook and family at once in one namespace (expected fewer faults active together)",
+				    "fault '%s': more than %u tc fault tables in one namespace before the end: each tc fault takes one per hook and family it acts on, and a healed fault's is reused only by the same hook and family (expected fewer tc faults, or an end between them)",
 				    st->id, FL_TC_HTID_FAULT_LAST - FL_TC_HTID_FAULT_FIRST + 1);
 			b->r = -EINVAL;
 			return false;
@@ -913,11 +922,10 @@ static void tc_fault_action(struct builder *b, size_t idx, int hook, int fam, bo
 	if (add)
 		f->node = ++ST(b)->ft_node[f->id];
 	for (size_t d = 0; d < NS(b)->n_devices; d++) {
-		struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, add ? FL_OBJ_ADD : FL_OBJ_DEL,
-					   NS(b)->devices[d], idx);
+		struct fl_obj *o = hash_filter(b, add ? FL_OBJ_ADD : FL_OBJ_DEL, NS(b)->devices[d],
+					       idx, hook, fam);
 		if (!o)
 			return;
-		tc_filter_common(o, hook, fam, fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
 		o->role = FL_U32_ACTION;
 		o->handle = u32_handle(f->id, 0, f->node);
 		snprintf(o->redirect, sizeof(o->redirect), "%s", b->p->faults[idx].ifb);
@@ -1043,12 +1051,10 @@ static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 					return;
 				}
 				for (size_t d = 0; d < NS(b)->n_devices; d++) {
-					struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_ADD,
-								   NS(b)->devices[d], idx);
+					struct fl_obj *o = hash_filter(
+						b, FL_OBJ_ADD, NS(b)->devices[d], idx, hook, fam);
 					if (!o)
 						return;
-					tc_filter_common(o, hook, fam,
-							 fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
 					o->role = FL_U32_REDIRECT;
 					o->handle = u32_handle(table, bucket, node);
 					o->link = ft;
@@ -1202,12 +1208,11 @@ static void teardown_ns(struct builder *b)
 				continue;
 			for (size_t d = 0; d < NS(b)->n_devices; d++)
 				for (uint32_t node = 1; node < tt->next_gate; node++) {
-					struct fl_obj *o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_DEL,
-								   NS(b)->devices[d], SIZE_MAX);
+					struct fl_obj *o =
+						hash_filter(b, FL_OBJ_DEL, NS(b)->devices[d],
+							    SIZE_MAX, hook, fam);
 					if (!o)
 						return;
-					tc_filter_common(o, hook, fam,
-							 fam == FAM4 ? FL_TC_PRIO_HASH4 : FL_TC_PRIO_HASH6);
 					o->role = FL_U32_HASHLINK;
 					o->handle = u32_handle(
 						FL_TC_HTID_GATE(hook == HOOK_INGRESS, fam == FAM6), 0, node);

@@ -57,10 +57,11 @@
  * egress and ingress hooks share one, so each (hook, family) has its own
  * pair: hosts hash on their address's last byte into the hash table;
  * prefixes sit in a one-bucket table. A root node (kernel-chosen handle)
- * jumps into the gate, the gate into these; every per-fault entry has an explicit handle in one
- * of our tables, so it can be deleted alone. Below 0x800: the kernel gives
- * ids from 0x800 up to its own root tables, and on this kernel an explicit id
- * of 0x800 or more cannot be created again once deleted.
+ * jumps into the gate, the gate into these; every per-fault entry has an
+ * explicit handle in one of our tables, so it can be deleted alone. Below
+ * 0x800: the kernel gives ids from 0x800 up to its own root tables, and on
+ * this kernel an explicit id of 0x800 or more cannot be created again once
+ * deleted.
  *   egress: 7e4 (v4 hosts) 7e5 (v4 prefixes) 7e6 (v6 hosts) 7e7 (v6 prefixes)
  *   ingress: 7f4 7f5 7f6 7f7
  * Every table of ours lives at one of our priorities (a table belongs to the
@@ -106,22 +107,35 @@
  * then link to an empty table and match nothing, go after (tidy), and the
  * table stays for a later fault of that hook and family (a table a link
  * held is freed by the kernel only after an RCU grace period). Ids below
- * the second level, allocated by the plan per namespace.
+ * the second level, allocated by the plan per namespace: 995 until the end
+ * (a plan asking for more fails, exit 2), a healed fault's reused by a later
+ * fault of the same hook and family.
  */
 #define FL_TC_HTID_FAULT_FIRST 0x001u
 #define FL_TC_HTID_FAULT_LAST (FL_TC_HTID_L2_BASE - 1u)
 #define FL_TC_MAX_NODE 0xfff /* node ids are 12 bits */
+
+/* Whether a u32 table id (12 bits) is the gate of one of our (hook, family) pairs. */
+static inline bool fl_tc_gate_htid(uint32_t htid)
+{
+	for (unsigned ing = 0; ing < 2; ing++)
+		for (unsigned v6 = 0; v6 < 2; v6++)
+			if (htid == FL_TC_HTID_GATE(ing, v6))
+				return true;
+	return false;
+}
 
 /* Whether a u32 table id (12 bits) is one of ours. */
 static inline bool fl_tc_our_htid(uint32_t htid)
 {
 	if (htid >= FL_TC_HTID_FAULT_FIRST && htid <= FL_TC_HTID_L2_LAST)
 		return true; /* fault tables, then the second level */
+	if (fl_tc_gate_htid(htid))
+		return true;
 	for (unsigned ing = 0; ing < 2; ing++)
 		for (unsigned v6 = 0; v6 < 2; v6++)
 			if (htid == FL_TC_HTID(ing, v6, false) ||
-			    htid == FL_TC_HTID(ing, v6, true) || htid == FL_TC_HTID_L1(ing, v6) ||
-			    htid == FL_TC_HTID_GATE(ing, v6))
+			    htid == FL_TC_HTID(ing, v6, true) || htid == FL_TC_HTID_L1(ing, v6))
 				return true;
 	return false;
 }
@@ -218,9 +232,11 @@ struct fl_obj {
 
 	size_t ns; /* index into plan->nss: the namespace it lives in */
 	/*
-	 * A deletion no packet's fate depends on any more (an IFB nothing
-	 * redirects to, a priority or clsact whose gates are gone): the step is
-	 * in effect before it. Tidy objects come last in a step.
+	 * A deletion no packet's fate depends on any more, so the step is in
+	 * effect before it: an IFB nothing redirects to; a healed fault's u32
+	 * entries (its table's one redirect is gone) or its nft elements and
+	 * chain, one batch (the chain is already flushed); a priority or clsact
+	 * whose gates are gone. Tidy objects come last in a step.
 	 */
 	bool tidy;
 

@@ -2042,6 +2042,62 @@ static void test_u32_two_level_shared_and_healed(void **state)
 	assert_null(hit);
 }
 
+/*
+ * n services s1.. (10.100.<i / 256>.<i % 256>) and n delay faults f1.. on
+ * them, all on together (egress, IPv4: one fault table each), then the end.
+ * Fault k's step is line n + 4 + k.
+ */
+static struct fl_scenario *concurrent_faults(size_t n)
+{
+	struct fl_strbuf sb = {0}, steps = {0};
+	_cleanup_free_ char *t = NULL;
+
+	fl_strbuf_append(&sb, "version: 1\nname: t\nservices:\n");
+	for (size_t i = 1; i <= n; i++) {
+		fl_strbuf_appendf(&sb, "  s%zu: { endpoints: [ \"10.100.%zu.%zu\" ] }\n", i,
+				  i / 256, i % 256);
+		fl_strbuf_appendf(
+			&steps,
+			"  - { at: 1s, id: f%zu, fault: delay, services: [s%zu], delay: 1ms }\n", i,
+			i);
+	}
+	fl_strbuf_append(&steps, "  - { at: 2s, end: true }\n");
+	t = fl_strbuf_steal(&steps);
+	assert_non_null(t);
+	return parse_sb(&sb, t);
+}
+
+static void test_u32_fault_tables_run_out(void **state)
+{
+	static const char *const texts[] = {
+		"fault 'f996':",
+		"more than 995 tc fault tables in one namespace before the end", NULL};
+	struct fl_plan_options o = opts(CAPS_ALL);
+	uint32_t ids[2];
+
+	/* 995 at once: the last takes the last fault table id. */
+	{
+		_cleanup_(fl_scenario_freep) struct fl_scenario *s = concurrent_faults(995);
+		_cleanup_(fl_plan_freep) struct fl_plan *p = NULL;
+		struct fl_diag d;
+
+		/* Not build(): the tc model holds 64 IFBs, not 995. */
+		fl_diag_init(&d, "test.yaml");
+		assert_int_equal(fl_plan_build(s, &o, &d, &p), 0);
+		assert_int_equal(fl_diag_count(&d), 0);
+		fl_diag_done(&d);
+		assert_int_equal(fault_tables_added(step_by_id(p, "f995"), false, ETH_P_IP, ids, 2),
+				 1);
+		assert_int_equal(ids[0], FL_TC_HTID_FAULT_LAST);
+	}
+	/* One more: none is left for it, at its step. */
+	{
+		_cleanup_(fl_scenario_freep) struct fl_scenario *s = concurrent_faults(996);
+
+		build_fails(s, &o, -EINVAL, 996 + 4 + 996, 5, texts);
+	}
+}
+
 /* ---- heal and end
  * ------------------------------------------------------------------------------------- */
 
@@ -2780,6 +2836,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_u32_two_level_v6_ingress),
 		cmocka_unit_test(test_u32_two_level_per_family),
 		cmocka_unit_test(test_u32_two_level_shared_and_healed),
+		cmocka_unit_test(test_u32_fault_tables_run_out),
 		cmocka_unit_test(test_heal_reverses_add),
 		cmocka_unit_test(test_end_teardown),
 		cmocka_unit_test(test_last_step_without_end),
