@@ -47,3 +47,22 @@ except urllib.error.HTTPError as e:
     sys.exit(1)
 PY
 }
+
+# The faults' verdicts from the wire, in a run's output ($1) for its
+# scenario ($2): a drop or reject must be "ok"; a delay or loss at least
+# shows an effect (its measured size moves with the retransmissions of a
+# loss beside it: "outside tolerance" is accepted for those kinds); the
+# kinds the observer cannot verify say so; no untargeted traffic touched.
+check_wire() {
+  local faults ok soft unverified
+  faults=$(grep -c "^  - .*fault: \|^    fault: " "$2")
+  ok=$(grep -cE "^wire: fault '[^']+' \([a-z-]+\): ok: " "$1")
+  soft=$(grep -E "^wire: fault '[^']+' \([a-z-]+\): outside tolerance: " "$1" |
+    grep -cvE "\((partition|blackhole|reject)\)")
+  unverified=$(grep -cE "^wire: fault '[^']+' \((corrupt|reorder|rate)\): not verified: " "$1")
+  if [ $((ok + soft + unverified)) -ne "$faults" ] ||
+    grep -q "^wire: untargeted traffic touched" "$1"; then
+    grep "^wire:" "$1"
+    fail "the wire: $((ok + soft + unverified)) of $faults faults as expected, or untargeted traffic touched"
+  fi
+}

@@ -26,17 +26,7 @@ if [ $rc -ne 1 ]; then
   cat "$WORK/run.out"
   fail "expected exit 1 (the fragile shop fails), got $rc"
 fi
-faults=$(grep -c "^  - .*fault: \|^    fault: " "$scenario")
-# A delay's measured size moves with its loss's retransmissions: "outside
-# tolerance" still shows its effect, and is accepted for kinds but drops.
-wire_ok=$(grep -cE "^wire: fault '[^']+' \([a-z-]+\): ok: " "$WORK/run.out")
-wire_soft=$(grep -E "^wire: fault '[^']+' \([a-z-]+\): outside tolerance: " "$WORK/run.out" |
-  grep -cvE "\((partition|blackhole|reject)\)")
-wire_ok=$((wire_ok + wire_soft))
-if [ "$wire_ok" -ne "$faults" ] || grep -q "^wire: untargeted traffic touched" "$WORK/run.out"; then
-  grep "^wire:" "$WORK/run.out"
-  fail "the wire: $wire_ok of $faults faults verified, or untargeted traffic touched"
-fi
+check_wire "$WORK/run.out" "$scenario"
 
 if ! "$PY" "$(dirname "$0")/../../scripts/replay-verdicts" "$WORK/rep/report.json" "$scenario" \
   > "$WORK/verdicts"; then
