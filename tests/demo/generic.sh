@@ -8,20 +8,7 @@
 source "$(dirname "$0")/lib.sh" "$1"
 scenario=$2
 
-"$FL" demo down > /dev/null 2>&1
-"$FL" demo up > "$WORK/up.out" 2>&1 9>&- || fail "demo up: $(cat "$WORK/up.out")"
-start=$(date +%s)
-"$FL" run --run-dir "$WORK/run" --report "$WORK/rep" "$scenario" > "$WORK/run.out" 2>&1
-rc=$?
-took=$(($(date +%s) - start))
-if [ $rc -ne 0 ]; then
-  cat "$WORK/run.out"
-  fail "expected exit 0 (the resilient shop passes every expectation), got $rc"
-fi
-check_wire "$WORK/run.out" "$scenario"
-for f in report.json junit.xml report.html; do
-  [ -s "$WORK/rep/$f" ] || fail "no $f"
-done
+run_on_fresh_demo "$scenario" 0 "the resilient shop passes every expectation"
 
 "$FL" demo down > /dev/null || fail "demo down failed"
 assert_gone

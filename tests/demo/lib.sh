@@ -66,3 +66,25 @@ check_wire() {
     fail "the wire: $((ok + soft + unverified)) of $faults faults as expected, or untargeted traffic touched"
   fi
 }
+
+# A scenario ($1) on a fresh demo (empty ledgers), as a user runs it: its
+# exit code must be $2 ($3 says why), its faults as expected on the wire,
+# its reports written. Leaves the output in $WORK/run.out, the reports in
+# $WORK/rep, the run's seconds in $took.
+run_on_fresh_demo() {
+  local start rc f
+  "$FL" demo down > /dev/null 2>&1
+  "$FL" demo up > "$WORK/up.out" 2>&1 9>&- || fail "demo up: $(cat "$WORK/up.out")"
+  start=$(date +%s)
+  "$FL" run --run-dir "$WORK/run" --report "$WORK/rep" "$1" > "$WORK/run.out" 2>&1
+  rc=$?
+  took=$(($(date +%s) - start))
+  if [ $rc -ne "$2" ]; then
+    cat "$WORK/run.out"
+    fail "expected exit $2 ($3), got $rc"
+  fi
+  check_wire "$WORK/run.out" "$1"
+  for f in report.json junit.xml report.html; do
+    [ -s "$WORK/rep/$f" ] || fail "no $f"
+  done
+}

@@ -16,17 +16,7 @@
 source "$(dirname "$0")/lib.sh" "$1"
 scenario=$2
 
-"$FL" demo down > /dev/null 2>&1
-"$FL" demo up > "$WORK/up.out" 2>&1 9>&- || fail "demo up: $(cat "$WORK/up.out")"
-start=$(date +%s)
-"$FL" run --run-dir "$WORK/run" --report "$WORK/rep" "$scenario" > "$WORK/run.out" 2>&1
-rc=$?
-took=$(($(date +%s) - start))
-if [ $rc -ne 1 ]; then
-  cat "$WORK/run.out"
-  fail "expected exit 1 (the fragile shop fails), got $rc"
-fi
-check_wire "$WORK/run.out" "$scenario"
+run_on_fresh_demo "$scenario" 1 "the fragile shop fails"
 
 if ! "$PY" "$(dirname "$0")/../../scripts/replay-verdicts" "$WORK/rep/report.json" "$scenario" \
   > "$WORK/verdicts"; then
@@ -39,9 +29,6 @@ if ! "$PY" "$(dirname "$0")/../../scripts/replay-verdicts" "$WORK/rep/report.jso
   done
   fail "verdicts differ from the prediction in $scenario"
 fi
-for f in report.json junit.xml report.html; do
-  [ -s "$WORK/rep/$f" ] || fail "no $f"
-done
 
 "$FL" demo down > /dev/null || fail "demo down failed"
 assert_gone
