@@ -131,10 +131,8 @@ unsigned it_leaked_u32_tables(const struct topo *t, const char *dev, char *where
 {
 	static const unsigned prios[] = { FL_TC_PRIO_PASS4, FL_TC_PRIO_PASS6, FL_TC_PRIO_HASH4,
 					  FL_TC_PRIO_HASH6 };
-	/* Our table ids, whatever the engine reserves: the tables of both hooks show in each probe.
-	 */
-	const unsigned lo = FL_TC_HTID(0, 0, 0), hi = FL_TC_HTID(1, 1, 1);
-	uint32_t seen = 0;
+	/* One bit per u32 table id (12 bits): each table counted once, whichever probe shows it. */
+	uint64_t seen[(FL_TC_MAX_NODE + 1) / 64] = { 0 };
 	unsigned n = 0;
 
 	where[0] = '\0';
@@ -156,16 +154,20 @@ unsigned it_leaked_u32_tables(const struct topo *t, const char *dev, char *where
 				prios[p], dev, hooks[h], prios[p]);
 			if (r != 0 || !out)
 				continue;
-			for (m = strstr(out, "fh f"); m; m = strstr(m + 1, "fh f")) {
+			/* A table's line: "... fh 7e4: ht divisor 256". */
+			for (m = strstr(out, " fh "); m; m = strstr(m + 1, " fh ")) {
 				size_t line = strcspn(m, "\n");
 				unsigned htid;
-				char *div = strstr(m, "ht divisor");
-				if (sscanf(m, "fh %x:", &htid) != 1 || htid < lo || htid > hi ||
-				    !div || div > m + line || (seen & (1u << (htid - lo))))
+				char colon;
+				const char *div = strstr(m, "ht divisor");
+
+				if (sscanf(m, " fh %x%c", &htid, &colon) != 2 || colon != ':' ||
+				    htid > FL_TC_MAX_NODE || !fl_tc_our_htid(htid) || !div ||
+				    div > m + line || (seen[htid / 64] & (1ull << (htid % 64))))
 					continue;
-				seen |= 1u << (htid - lo);
+				seen[htid / 64] |= 1ull << (htid % 64);
 				if (n == 0)
-					snprintf(where, len, "%s %s prio %u: %.*s", dev, hooks[h],
+					snprintf(where, len, "%s %s prio %u:%.*s", dev, hooks[h],
 						 prios[p], (int)line, m);
 				n++;
 			}

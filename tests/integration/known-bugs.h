@@ -56,7 +56,7 @@ bool it_bug_hashmask_present(const struct topo *t, char *where, size_t len);
 bool it_bug_not_terminal_present(const struct topo *t, char *where, size_t len);
 
 /*
- * IT_BUG_U32_TABLE_LEAK: u32 hash tables with our ids (FL_TC_HTID) that no
+ * IT_BUG_U32_TABLE_LEAK: u32 hash tables with our ids (fl_tc_our_htid) that no
  * priority shows any more, on device dev (they live on in the qdisc while
  * someone else's u32 filters keep it alive). Found by adding a throw-away
  * filter at each of our priorities, whose dump lists the tables of that
