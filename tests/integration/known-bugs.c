@@ -132,7 +132,7 @@ unsigned it_leaked_u32_tables(const struct topo *t, const char *dev, char *where
 	static const unsigned prios[] = { FL_TC_PRIO_PASS4, FL_TC_PRIO_PASS6, FL_TC_PRIO_HASH4,
 					  FL_TC_PRIO_HASH6 };
 	/* One bit per u32 table id (12 bits): each table counted once, whichever probe shows it. */
-	uint64_t seen[(FL_TC_MAX_NODE + 1) / 64] = { 0 };
+	uint64_t seen[(FL_TC_MAX_NODE + 1) / 64] = {0};
 	unsigned n = 0;
 
 	where[0] = '\0';
