@@ -1497,7 +1497,8 @@ static int resolve_all(struct builder *b)
 	}
 	/* Exclusions are rules, not set elements: overlaps in part are fine, duplicates go. */
 	const struct fl_target *x = NULL, *y = NULL;
-	(void)normalize_targets(b->p->exclude, &b->p->n_exclude, &x, &y);
+	if (normalize_targets(b->p->exclude, &b->p->n_exclude, &x, &y) == -ENOMEM)
+		return -ENOMEM;
 
 	/* SSH: port 22 always, and the port of the session we may be running in. */
 	b->p->ssh_ports[b->p->n_ssh_ports++] = 22;
@@ -1545,29 +1546,131 @@ static bool target_contains(const struct fl_target *a, const struct fl_target *b
 }
 
 /*
+ * A target's prefix as a range of addresses, to find the pairs whose
+ * prefixes nest without comparing every pair: two prefixes either nest or
+ * are disjoint, so in order of first address (then length), the prefixes
+ * that contain one are a chain of those before it, kept on a stack.
+ */
+struct target_range {
+	uint8_t lo[16], hi[16]; /* first and last address; IPv4 in the first 4 bytes */
+	int family;
+	uint8_t prefixlen;
+	size_t i; /* the target's index */
+};
+
+static void target_range(const struct fl_target *t, size_t i, struct target_range *ret)
+{
+	size_t len = t->family == AF_INET ? 4 : 16;
+	const uint8_t *a = t->family == AF_INET ? (const uint8_t *)&t->addr.v4 : t->addr.v6.s6_addr;
+
+	*ret = (struct target_range){.family = t->family, .prefixlen = t->prefixlen, .i = i};
+	for (size_t k = 0; k < len; k++) {
+		unsigned bits = t->prefixlen > 8 * k ? t->prefixlen - 8 * k : 0;
+		uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff00u >> bits);
+
+		ret->lo[k] = a[k] & mask;
+		ret->hi[k] = a[k] | (uint8_t)~mask;
+	}
+}
+
+static int target_range_cmp(const void *x, const void *y)
+{
+	const struct target_range *a = x, *b = y;
+	int c;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	c = memcmp(a->lo, b->lo, sizeof(a->lo));
+	if (c)
+		return c;
+	if (a->prefixlen != b->prefixlen)
+		return a->prefixlen < b->prefixlen ? -1 : 1;
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+/*
+ * Calls fn(a, b, userdata) for each pair of targets whose prefixes nest (a's
+ * contains b's; of equal ones, a is the first listed) until fn returns true.
+ * 1 when fn stopped it, 0 when every pair was seen, -ENOMEM. O(n log n) and
+ * the pairs: n distinct hosts make none.
+ */
+static int nested_pairs(const struct fl_target *t, size_t n,
+			bool (*fn)(size_t a, size_t b, void *userdata), void *userdata)
+{
+	_cleanup_free_ struct target_range *r = calloc(n ? n : 1, sizeof(*r));
+	_cleanup_free_ size_t *stack = calloc(n ? n : 1, sizeof(*stack));
+	size_t depth = 0;
+
+	if (!r || !stack)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		target_range(&t[i], i, &r[i]);
+	qsort(r, n, sizeof(*r), target_range_cmp);
+	for (size_t i = 0; i < n; i++) {
+		while (depth && (r[stack[depth - 1]].family != r[i].family ||
+				 memcmp(r[stack[depth - 1]].hi, r[i].lo, sizeof(r[i].lo)) < 0))
+			depth--;
+		for (size_t k = 0; k < depth; k++)
+			if (fn(r[stack[k]].i, r[i].i, userdata))
+				return 1;
+		stack[depth++] = i;
+	}
+	return 0;
+}
+
+struct drop_contained {
+	const struct fl_target *t;
+	bool *drop;
+};
+
+/* Of two equal targets keep the first; otherwise drop the contained one. */
+static bool drop_contained(size_t a, size_t b, void *userdata)
+{
+	struct drop_contained *c = userdata;
+	bool ab = target_contains(&c->t[a], &c->t[b]), ba = target_contains(&c->t[b], &c->t[a]);
+
+	if (ab && (!ba || a < b))
+		c->drop[b] = true;
+	if (ba && (!ab || b < a))
+		c->drop[a] = true;
+	return false;
+}
+
+static bool overlap_found(size_t a, size_t b, void *userdata)
+{
+	const struct fl_target *t = userdata;
+
+	return targets_overlap(&t[a], &t[b]);
+}
+
+/*
  * A set of targets as nftables' interval maps and u32 can hold it: no
  * duplicates, nothing contained in another (the container already matches
  * it), and no partial overlap (which an interval map refuses). *ret_a and
- * *ret_b name a partial overlap, if there is one.
+ * *ret_b name the first partial overlap in the targets' order, if there is
+ * one: -EINVAL. Or -ENOMEM.
  */
 static int normalize_targets(struct fl_target *t, size_t *n, const struct fl_target **ret_a,
 			     const struct fl_target **ret_b)
 {
+	_cleanup_free_ bool *drop = calloc(*n ? *n : 1, sizeof(*drop));
+	struct drop_contained c = {.t = t, .drop = drop};
 	size_t kept = 0;
+	int r;
 
-	for (size_t i = 0; i < *n; i++) {
-		bool drop = false;
-		for (size_t j = 0; j < *n && !drop; j++) {
-			if (i == j)
-				continue;
-			/* Of two equal targets keep the first; otherwise drop the contained one. */
-			if (target_contains(&t[j], &t[i]) && (!target_contains(&t[i], &t[j]) || j < i))
-				drop = true;
-		}
-		if (!drop)
+	if (!drop)
+		return -ENOMEM;
+	r = nested_pairs(t, *n, drop_contained, &c);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < *n; i++)
+		if (!drop[i])
 			t[kept++] = t[i];
-	}
 	*n = kept;
+	r = nested_pairs(t, kept, overlap_found, t);
+	if (r <= 0)
+		return r;
+	/* Rare, and an error: name the same pair whatever the sort did. */
 	for (size_t i = 0; i < kept; i++)
 		for (size_t j = i + 1; j < kept; j++)
 			if (targets_overlap(&t[i], &t[j])) {
@@ -1575,7 +1678,7 @@ static int normalize_targets(struct fl_target *t, size_t *n, const struct fl_tar
 				*ret_b = &t[j];
 				return -EINVAL;
 			}
-	return 0;
+	return -EINVAL; /* not reached: nested_pairs found one */
 }
 
 static int fault_targets(struct builder *b)
@@ -1600,7 +1703,10 @@ static int fault_targets(struct builder *b)
 			memcpy(g + pf->n_targets, ps->targets, ps->n_targets * sizeof(*g));
 			pf->n_targets += ps->n_targets;
 		}
-		if (normalize_targets(pf->targets, &pf->n_targets, &x, &y) < 0) {
+		int k = normalize_targets(pf->targets, &pf->n_targets, &x, &y);
+		if (k == -ENOMEM)
+			return k;
+		if (k < 0) {
 			char a[96], c[96];
 			fl_diag_add(b->diag, st->kind_pos,
 				    "fault '%s' has targets that overlap in part: %s and %s (expected targets that are disjoint or contain one another)",
@@ -1625,6 +1731,39 @@ static enum fl_direction effective_direction(const struct builder *b, size_t i)
 	return fl_plan_userspace_direction(st) == st->direction ? st->direction : FL_DIR_BOTH;
 }
 
+struct cross_overlap {
+	const struct fl_target *t;
+	size_t n_a; /* targets below this index are the first fault's */
+};
+
+static bool cross_overlap_found(size_t a, size_t b, void *userdata)
+{
+	const struct cross_overlap *c = userdata;
+
+	return (a < c->n_a) != (b < c->n_a) && targets_overlap(&c->t[a], &c->t[b]);
+}
+
+/* Whether a target of one fault overlaps one of the other's: 0, or -ENOMEM. */
+static int faults_overlap(const struct fl_plan_fault *a, const struct fl_plan_fault *b, bool *ret)
+{
+	size_t n = a->n_targets + b->n_targets;
+	_cleanup_free_ struct fl_target *t = malloc((n ? n : 1) * sizeof(*t));
+	struct cross_overlap c = {.t = t, .n_a = a->n_targets};
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	if (a->n_targets)
+		memcpy(t, a->targets, a->n_targets * sizeof(*t));
+	if (b->n_targets)
+		memcpy(t + a->n_targets, b->targets, b->n_targets * sizeof(*t));
+	r = nested_pairs(t, n, cross_overlap_found, &c);
+	if (r < 0)
+		return r;
+	*ret = r == 1;
+	return 0;
+}
+
 /*
  * The validator compared endpoints as written; after resolution a hostname
  * may land on another fault's address. Same rule, on resolved targets.
@@ -1646,9 +1785,9 @@ static int check_resolved_overlaps(struct builder *b)
 			if (c->kind != FL_STEP_FAULT || c->at_ns >= a->healed_at_ns ||
 			    !(effective_direction(b, i) & effective_direction(b, j)))
 				continue;
-			for (size_t u = 0; u < pa->n_targets && !hit; u++)
-				for (size_t v = 0; v < pc->n_targets && !hit; v++)
-					hit = targets_overlap(&pa->targets[u], &pc->targets[v]);
+			int k = faults_overlap(pa, pc, &hit);
+			if (k < 0)
+				return k;
 			if (hit) {
 				fl_diag_add(b->diag, c->kind_pos,
 					    "fault '%s' overlaps fault '%s' once hostnames are resolved or engines chosen (expected one fault per address and direction at a time; the userspace engine acts on both directions)",

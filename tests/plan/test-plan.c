@@ -2067,6 +2067,147 @@ static struct fl_scenario *concurrent_faults(size_t n)
 	return parse_sb(&sb, t);
 }
 
+/* ---- target normalisation against the all-pairs reference ---------------------------------- */
+
+static bool ref_same_net(const struct fl_target *a, const struct fl_target *b, unsigned plen)
+{
+	const uint8_t *x = a->family == AF_INET ? (const uint8_t *)&a->addr.v4 : a->addr.v6.s6_addr;
+	const uint8_t *y = b->family == AF_INET ? (const uint8_t *)&b->addr.v4 : b->addr.v6.s6_addr;
+
+	for (unsigned bit = 0; bit < plen; bit++)
+		if ((x[bit / 8] ^ y[bit / 8]) & (0x80 >> (bit % 8)))
+			return false;
+	return true;
+}
+
+static bool ref_overlap(const struct fl_target *a, const struct fl_target *b)
+{
+	return a->family == b->family && (!a->proto || !b->proto || a->proto == b->proto) &&
+	       (!a->port_lo || !b->port_lo ||
+		!(a->port_hi < b->port_lo || b->port_hi < a->port_lo)) &&
+	       ref_same_net(a, b, a->prefixlen < b->prefixlen ? a->prefixlen : b->prefixlen);
+}
+
+static bool ref_contains(const struct fl_target *a, const struct fl_target *b)
+{
+	return a->family == b->family && a->prefixlen <= b->prefixlen &&
+	       (!a->proto || a->proto == b->proto) &&
+	       (!a->port_lo ||
+		(b->port_lo && b->port_lo >= a->port_lo && b->port_hi <= a->port_hi)) &&
+	       ref_same_net(a, b, a->prefixlen);
+}
+
+static bool ref_equal(const struct fl_target *a, const struct fl_target *b)
+{
+	return ref_contains(a, b) && ref_contains(b, a) && a->prefixlen == b->prefixlen &&
+	       ref_same_net(a, b, a->family == AF_INET ? 32 : 128);
+}
+
+/* A small LCG: the same sequence on every run and platform. */
+static uint32_t next_rand(uint32_t *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return *seed >> 8;
+}
+
+/*
+ * The plan keeps a fault's targets as the plain all-pairs rule would: drop a
+ * target another contains (of equal ones, the later), keep the rest in
+ * order, and refuse a partial overlap. Random services over a small universe
+ * of hosts, prefixes, protocols and port ranges (so that they collide),
+ * against that rule written out here.
+ */
+static void test_targets_normalised_as_all_pairs(void **state)
+{
+	static const char *const addrs[] = {
+		"10.1.2.3",    "10.1.2.4", "10.1.2.0/24", "10.1.0.0/16", "10.1.3.0/24",
+		"10.2.0.0/15", "fd00::5",  "fd00::/64",	  "fd00::/16",	 "fd01::1"};
+	static const char *const protos[] = {"", "tcp:", "udp:"};
+	static const char *const ports[] = {"", "80", "80-90", "85", "85-100", "443"};
+	struct fl_plan_options o = opts(CAPS_ALL);
+	uint32_t seed = 12345;
+	unsigned kept_runs = 0, refused_runs = 0;
+
+	for (int run = 0; run < 400; run++) {
+		struct fl_strbuf sb = {0};
+		size_t n = 1 + next_rand(&seed) % 10;
+
+		fl_strbuf_append(&sb, "version: 1\nname: t\nservices:\n  s: { endpoints: [");
+		for (size_t i = 0; i < n; i++) {
+			const char *a = addrs[next_rand(&seed) % ELEMENTSOF(addrs)];
+			const char *pr = protos[next_rand(&seed) % ELEMENTSOF(protos)];
+			const char *po = ports[next_rand(&seed) % ELEMENTSOF(ports)];
+			bool v6 = strchr(a, ':');
+
+			if (!*po)
+				fl_strbuf_appendf(&sb, "%s\"%s%s\"", i ? ", " : " ", pr, a);
+			else
+				fl_strbuf_appendf(&sb, "%s\"%s%s%s%s:%s\"", i ? ", " : " ", pr,
+						  v6 ? "[" : "", a, v6 ? "]" : "", po);
+		}
+		fl_strbuf_append(&sb, " ] }\n");
+		_cleanup_free_ char *services = fl_strbuf_steal(&sb);
+		assert_non_null(services);
+
+		/* The service's targets as resolved, from a plan without the fault. */
+		_cleanup_free_ char *y0 = NULL, *y1 = NULL;
+		assert_true(asprintf(&y0, "%stimeline:\n  - { at: 1s, end: true }\n", services) >
+			    0);
+		assert_true(asprintf(&y1,
+				     "%stimeline:\n  - { at: 1s, id: f, fault: partition, "
+				     "services: [s] }\n"
+				     "  - { at: 2s, end: true }\n",
+				     services) > 0);
+		_cleanup_(fl_scenario_freep) struct fl_scenario *s0 = parse(y0);
+		_cleanup_(fl_scenario_freep) struct fl_scenario *s1 = parse(y1);
+		_cleanup_(fl_plan_freep) struct fl_plan *p0 = NULL;
+		_cleanup_(fl_plan_freep) struct fl_plan *p1 = NULL;
+		struct fl_diag d;
+
+		fl_diag_init(&d, "test.yaml");
+		assert_int_equal(fl_plan_build(s0, &o, &d, &p0), 0);
+		fl_diag_done(&d);
+		const struct fl_target *raw = p0->services[0].targets;
+		size_t n_raw = p0->services[0].n_targets;
+
+		/* The reference: all pairs. */
+		_cleanup_free_ struct fl_target *want = calloc(n_raw, sizeof(*want));
+		size_t n_want = 0;
+		bool partial = false;
+		assert_non_null(want);
+		for (size_t i = 0; i < n_raw; i++) {
+			bool drop = false;
+			for (size_t j = 0; j < n_raw && !drop; j++)
+				drop = j != i && ref_contains(&raw[j], &raw[i]) &&
+				       (!ref_contains(&raw[i], &raw[j]) || j < i);
+			if (!drop)
+				want[n_want++] = raw[i];
+		}
+		for (size_t i = 0; i < n_want; i++)
+			for (size_t j = i + 1; j < n_want; j++)
+				partial |= ref_overlap(&want[i], &want[j]);
+
+		fl_diag_init(&d, "test.yaml");
+		int r = fl_plan_build(s1, &o, &d, &p1);
+		if (partial) {
+			assert_int_equal(r, -EINVAL);
+			assert_contains(d.entries[0].message, "overlap in part");
+			refused_runs++;
+		} else {
+			if (r != 0)
+				print_diag(&d);
+			assert_int_equal(r, 0);
+			assert_int_equal(p1->faults[0].n_targets, n_want);
+			for (size_t i = 0; i < n_want; i++)
+				assert_true(ref_equal(&p1->faults[0].targets[i], &want[i]));
+			kept_runs++;
+		}
+		fl_diag_done(&d);
+	}
+	/* Both outcomes, many times: the universe collides as meant. */
+	assert_true(kept_runs > 50 && refused_runs > 50);
+}
+
 static void test_u32_fault_tables_run_out(void **state)
 {
 	static const char *const texts[] = {
@@ -2837,6 +2978,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_u32_two_level_per_family),
 		cmocka_unit_test(test_u32_two_level_shared_and_healed),
 		cmocka_unit_test(test_u32_fault_tables_run_out),
+		cmocka_unit_test(test_targets_normalised_as_all_pairs),
 		cmocka_unit_test(test_heal_reverses_add),
 		cmocka_unit_test(test_end_teardown),
 		cmocka_unit_test(test_last_step_without_end),
