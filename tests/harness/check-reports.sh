@@ -99,6 +99,8 @@ plots = re.findall(r'<svg class="fl-plot"[^>]*data-flow="([^"]+)"', dom)
 assert plots == [f["name"] for f in report["flows"]], plots
 faults = re.findall(r'<rect class="fl-fault"[^>]*data-step="api-down"', dom)
 assert len(faults) == len(plots), len(faults)
+labels = re.findall(r'<text class="fl-fault-label"[^>]*>([^<]*)<', dom)
+assert labels == ["api-down"] * len(plots), labels
 points = dom.count('<circle class="fl-point')
 assert points >= len(report["probes"]) - sum(p["outcome"] == "skipped" for p in report["probes"]), points
 assert dom.count('class="fl-rate"') >= 10
