@@ -30,6 +30,11 @@
 
 /* How often run_harness_wait looks at the child. */
 #define WAIT_POLL_MS 50
+/*
+ * How long the harness may take to get ready (namespaces entered, socket
+ * factories forked, captures open) before the run gives up on it.
+ */
+#define READY_TIMEOUT_NS (60 * FL_NSEC_PER_SEC)
 
 static const char *const report_names[4] = {"report.json", "junit.xml", "report.html", "wire.json"};
 /* --pcap: each file at most this big, at most this many (FILE, FILE.1, ...). */
@@ -686,7 +691,8 @@ static int judge_and_report(struct run_harness *h, struct fl_results *res,
 	return fl_judgements_exit_status(j);
 }
 
-static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phase_rfd)
+static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phase_rfd,
+				   int ready_wfd)
 {
 	struct fl_scenario *s = (struct fl_scenario *)h->s; /* our own copy, after fork */
 	int *socks = calloc(s->n_flows ? s->n_flows : 1, sizeof(*socks));
@@ -751,6 +757,7 @@ static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phas
 		keep[n_keep++] = sv[0];
 	}
 	keep[n_keep++] = phase_rfd;
+	keep[n_keep++] = ready_wfd;
 	/* The flows' namespaces: the observer captures there (they confer nothing once we drop). */
 	for (size_t i = 0; i < s->n_flows; i++)
 		keep[n_keep++] = h->flow_ns[i];
@@ -774,7 +781,6 @@ static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phas
 			(unsigned)h->uid, strerror(-r));
 		_exit(FL_EXIT_SYSTEM);
 	}
-	fcntl(phase_rfd, F_SETFL, fcntl(phase_rfd, F_GETFL) | O_NONBLOCK);
 	if (w.o) {
 		r = pthread_create(&w.thread, NULL, wire_thread, &w);
 		w.running = r == 0;
@@ -783,7 +789,22 @@ static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phas
 				strerror(r));
 	}
 
+	/*
+	 * Ready: the runner starts its clock only now, and its START is our
+	 * origin, so that probe k of a flow is due at scenario time k * every
+	 * (not that plus however long the setup above took) and the captures
+	 * already run at the timeline's first instant.
+	 */
+	struct fl_phase_event start;
+	if (write(ready_wfd, "r", 1) != 1 || close(ready_wfd) < 0 ||
+	    fl_phase_recv(phase_rfd, &start) < 0 || start.kind != FL_PHASE_START)
+		_exit(FL_EXIT_SYSTEM); /* the runner gave up before its clock started */
+	fcntl(phase_rfd, F_SETFL, fcntl(phase_rfd, F_GETFL) | O_NONBLOCK);
+
 	struct fl_flows_options o = {
+		.start_ns = start.t_ns,
+		.script = &start, /* the START read above, for the phase tracker */
+		.n_script = 1,
 		.phase_fd = phase_rfd,
 		.netns_fds = socks, /* >= 0 only where a factory serves: no setns ever */
 		.open_socket = factory_socket,
@@ -800,42 +821,82 @@ static _Noreturn void harness_main(struct run_harness *h, pid_t parent, int phas
 	_exit(judge_and_report(h, res, rep, &w));
 }
 
+static void close_pair(int fd[2])
+{
+	for (int k = 0; k < 2; k++)
+		if (fd[k] >= 0)
+			close(fd[k]);
+}
+
+/* The child's one byte once it is ready; -ECHILD if it died first, -ETIMEDOUT. */
+static int wait_ready(int fd)
+{
+	uint64_t deadline = fl_flows_now_ns() + READY_TIMEOUT_NS;
+
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		uint64_t now = fl_flows_now_ns();
+		char c;
+		int n;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, (int)((deadline - now) / 1000000 + 1));
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n <= 0)
+			continue;
+		n = (int)read(fd, &c, 1);
+		if (n == 1)
+			return 0;
+		if (n == 0)
+			return -ECHILD;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
 int run_harness_start(struct run_harness *h)
 {
-	int p[2], p2[2] = {-1, -1};
+	int p[2] = {-1, -1}, p2[2] = {-1, -1}, ready[2] = {-1, -1};
 	pid_t pid, parent = getpid();
+	int r;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	if (h->observe && pipe2(p2, O_CLOEXEC) < 0) {
-		int r = -errno;
-		close(p[0]);
-		close(p[1]);
+	if (pipe2(p, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0 ||
+	    (h->observe && pipe2(p2, O_CLOEXEC) < 0)) {
+		r = -errno;
+		close_pair(p);
+		close_pair(ready);
 		return r;
 	}
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
 	if (pid < 0) {
-		int r = -errno;
-		close(p[0]);
-		close(p[1]);
+		r = -errno;
+		close_pair(p);
+		close_pair(p2);
+		close_pair(ready);
 		return r;
 	}
 	if (pid == 0) {
 		close(p[1]);
+		close(ready[0]);
 		if (p2[1] >= 0)
 			close(p2[1]);
 		h->phase_fd2 = p2[0];
-		harness_main(h, parent, p[0]);
+		harness_main(h, parent, p[0], ready[1]);
 	}
 	close(p[0]);
+	close(ready[1]);
 	if (p2[0] >= 0)
 		close(p2[0]);
 	h->pid = pid;
 	h->phase_fd = p[1];
 	h->phase_fd2 = p2[1];
-	return 0;
+	r = wait_ready(ready[0]);
+	close(ready[0]);
+	return r; /* on failure run_harness_done() kills the child */
 }
 
 void run_harness_phase(struct run_harness *h, enum fl_phase_kind kind, uint32_t step, uint64_t t_ns)

@@ -60,7 +60,12 @@ int run_harness_prepare(struct run_harness *h, const struct fl_scenario *s, cons
 /* Whether the scenario has anything for a harness to do (flows or expectations). */
 bool run_harness_needed(const struct fl_scenario *s);
 
-/* Forks the harness (call while still privileged). 0 or -errno. */
+/*
+ * Forks the harness (call while still privileged) and waits until it is
+ * ready to probe: the caller's next phase must be START, whose instant is
+ * the origin of every probe. 0, or -errno (-ECHILD: it died getting ready;
+ * -ETIMEDOUT); on failure run_harness_done() kills it.
+ */
 int run_harness_start(struct run_harness *h);
 
 /* Tells the harness a phase began at t_ns (CLOCK_MONOTONIC). Ignores a dead harness. */

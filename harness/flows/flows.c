@@ -74,6 +74,7 @@ struct flow_rt {
 	bool use_opener;
 
 	uint64_t next_ns;
+	uint64_t held_ns; /* > next_ns: the probe due at next_ns waits for a step until then */
 	uint64_t seq;
 	uint32_t inflight;
 	struct probe *head, *tail; /* in flight, start order */
@@ -121,6 +122,11 @@ struct probe {
 	bool polled; /* no pidfd (old kernel, valgrind): waitpid on a tick instead */
 };
 
+struct step_due {
+	uint64_t real_ns; /* after the start */
+	uint32_t step;
+};
+
 struct loop {
 	const struct fl_scenario *s;
 	const struct fl_flows_options *o;
@@ -132,6 +138,8 @@ struct loop {
 	struct flow_rt *flows;
 	size_t n_flows;
 	struct flow_rt *invs; /* one per invariant expectation (others unused) */
+	struct step_due *due; /* the steps by real time after the start; none without phases */
+	size_t n_due;
 	size_t next_script;
 	bool stopping, aborted;
 	uint64_t stop_at; /* grace deadline after END */
@@ -154,6 +162,11 @@ uint64_t fl_flows_now_ns(void)
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
 }
 
 /* ---- sockets in a flow's namespace ------------------------------------- */
@@ -1106,6 +1119,7 @@ static void loop_done(struct loop *l)
 	bury(l);
 	free(l->flows);
 	free(l->invs);
+	free(l->due);
 	if (l->epfd >= 0)
 		close(l->epfd);
 	if (l->tfd >= 0)
@@ -1114,6 +1128,44 @@ static void loop_done(struct loop *l)
 		close(l->self_ns);
 	if (l->devnull >= 0)
 		close(l->devnull);
+}
+
+static int cmp_step_due(const void *a, const void *b)
+{
+	const struct step_due *x = a, *y = b;
+
+	return x->real_ns < y->real_ns ? -1 : x->real_ns > y->real_ns;
+}
+
+/*
+ * A probe due at the very instant of a step would race it: sent before the
+ * step is in the kernel, it counts in the window before and then meets the
+ * fault (or the heal) that window is not about. So it waits until every step
+ * of that instant is applied, or until FL_FLOWS_STEP_HOLD_NS after it was due
+ * (the runner says when it is late). Returns when it may go at the latest,
+ * or 0 if it may go now.
+ */
+static uint64_t held_until(const struct loop *l, uint64_t due)
+{
+	const struct fl_phase_tracker *t = l->r->phases;
+	size_t lo = 0, hi = l->n_due;
+	uint64_t off;
+
+	if (due < l->r->start_ns || t->end_ns != FL_NEVER)
+		return 0;
+	off = due - l->r->start_ns;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->due[mid].real_ns < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < l->n_due && l->due[lo].real_ns == off; lo++)
+		if (t->applied_ns[l->due[lo].step] == FL_NEVER)
+			return due + FL_FLOWS_STEP_HOLD_NS;
+	return 0;
 }
 
 static int loop_init(struct loop *l)
@@ -1138,6 +1190,17 @@ static int loop_init(struct loop *l)
 	curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
 	l->curl_deadline = FL_NEVER;
 	l->stop_at = FL_NEVER;
+
+	if (l->o->phase_fd >= 0 || l->o->n_script) {
+		l->due = calloc(s->n_steps ? s->n_steps : 1, sizeof(*l->due));
+		if (!l->due)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->n_steps; i++)
+			l->due[i] = (struct step_due){ fl_scenario_real_ns(s, s->steps[i].at_ns),
+						       (uint32_t)i };
+		l->n_due = s->n_steps;
+		qsort(l->due, l->n_due, sizeof(*l->due), cmp_step_due);
+	}
 
 	l->n_flows = s->n_flows;
 	l->flows = calloc(s->n_flows ? s->n_flows : 1, sizeof(*l->flows));
@@ -1205,7 +1268,7 @@ static uint64_t next_deadline(const struct loop *l)
 		d = min_u64(d, l->o->script[l->next_script].t_ns);
 	for (size_t i = 0; i < l->n_flows; i++) {
 		if (!l->stopping)
-			d = min_u64(d, l->flows[i].next_ns);
+			d = min_u64(d, max_u64(l->flows[i].next_ns, l->flows[i].held_ns));
 		if (l->flows[i].head)
 			d = min_u64(d, l->flows[i].head->deadline_ns);
 	}
@@ -1355,6 +1418,10 @@ static int run(struct loop *l)
 			while (fr->next_ns <= now && fr->next_ns < stop && !l->fatal) {
 				uint64_t scheduled = fr->next_ns;
 
+				fr->held_ns = held_until(l, scheduled);
+				if (fr->held_ns > now)
+					break; /* a phase record or the hold's end wakes us */
+				fr->held_ns = 0;
 				fr->seq++;
 				fr->next_ns = l->r->start_ns + fr->seq * fr->f->every_ns;
 				launch(l, fr, scheduled, fl_flows_now_ns());

@@ -98,6 +98,8 @@ int fl_results_marker(const struct fl_results *r, size_t flow, const char *text)
 
 #define FL_FLOWS_GRACE_DEFAULT_NS	(5 * 1000000000ULL)
 #define FL_INVARIANT_TIMEOUT_DEFAULT_NS (30 * 1000000000ULL)
+/* A probe due at a step's instant waits at most this long for the step (see fl_flows_run). */
+#define FL_FLOWS_STEP_HOLD_NS		(1000000000ULL)
 
 /*
  * Opens a socket for flow `flow` in its namespace, like socket(2) (the
@@ -131,7 +133,10 @@ struct fl_flows_options {
  * Without phase_fd and script, a stop_ns is required (-EINVAL). Probe k of
  * a flow is due at start_ns + k * every; those due before the call are not
  * sent (a start in the past causes no burst), those due before the stop are
- * sent however late the loop is. Invariant
+ * sent however late the loop is. One due at the very instant of a step
+ * (start_ns + the step's real time) waits until every step of that instant
+ * is applied (at most FL_FLOWS_STEP_HOLD_NS): it belongs to the phase the
+ * timeline gives that instant, not to a race with the runner. Invariant
  * expectations (`at: end`, `at: STEP`) are run when their instant arrives.
  * Returns 0 and *ret_results, or -errno if the loop itself failed (a probe
  * that fails is a result, not an error).

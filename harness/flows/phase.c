@@ -218,3 +218,23 @@ int fl_phase_send(int fd, enum fl_phase_kind kind, uint32_t step, uint64_t t_ns)
 		return -errno;
 	return n == (ssize_t)sizeof(ev) ? 0 : -EIO;
 }
+
+int fl_phase_recv(int fd, struct fl_phase_event *ret_ev)
+{
+	struct fl_phase_event ev;
+	size_t got = 0;
+
+	while (got < sizeof(ev)) {
+		ssize_t n = read(fd, (char *)&ev + got, sizeof(ev) - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		got += (size_t)n;
+	}
+	*ret_ev = ev;
+	return 0;
+}

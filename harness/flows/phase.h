@@ -96,4 +96,11 @@ bool fl_phase_set_has(const struct fl_phase_tracker *t, uint32_t set, uint32_t s
 /* For the runner: writes one record, retrying on EINTR. 0 or -errno. */
 int fl_phase_send(int fd, enum fl_phase_kind kind, uint32_t step, uint64_t t_ns);
 
+/*
+ * For the harness, before its loop: reads one whole record from a blocking
+ * fd (the runner's START, whose instant is the origin of every probe).
+ * 0 and *ret_ev; -EPIPE if the writer hung up first; -errno of read(2).
+ */
+int fl_phase_recv(int fd, struct fl_phase_event *ret_ev);
+
 #endif

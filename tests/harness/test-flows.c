@@ -487,6 +487,57 @@ static void test_start_in_past(void **state)
 		assert_in_range(r->n_probes, 5, 7);
 }
 
+/*
+ * A probe due at a step's instant waits for the step (applied 40 ms late
+ * here) and runs under it; one due at an instant without a step does not
+ * wait; and a step that never comes holds it FL_FLOWS_STEP_HOLD_NS at most.
+ */
+static void test_probe_at_step_waits(void **state)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s = NULL;
+	_cleanup_(fl_results_freep) struct fl_results *r = NULL;
+	uint64_t t0 = fl_flows_now_ns() + MS(50);
+	struct fl_phase_event script[] = {
+		{ FL_PHASE_START, 0, t0 },
+		{ FL_PHASE_STEP_APPLIED, 0, t0 + MS(340) },
+		{ FL_PHASE_HEAL, 1, t0 + MS(600) },
+		/* the end step (700 ms) never comes: the runner is gone */
+	};
+	struct fl_flows_options o = { .phase_fd = -1, .stop_fd = -1, .start_ns = t0,
+				      .script = script, .n_script = ELEMENTSOF(script),
+				      .stop_ns = t0 + MS(2000) };
+	bool seen[3] = { false };
+
+	s = parse_scenario_env("version: 1\nname: hold\n"
+			       "services: { a: { endpoints: [\"127.0.0.1:9\"] } }\n"
+			       "flows: { f: { exec: { command: \"true\" }, every: 100ms } }\n"
+			       "timeline:\n"
+			       "  - { at: 300ms, id: cut, fault: partition, services: [a] }\n"
+			       "  - { at: 600ms, heal: [cut] }\n"
+			       "  - { at: 700ms, end: true }\n",
+			       NULL);
+	assert_int_equal(fl_flows_run(s, &o, &r), 0);
+	for (size_t i = 0; i < r->n_probes; i++) {
+		const struct fl_probe_result *p = &r->probes[i];
+
+		if (p->scheduled_ns == t0 + MS(300)) {
+			assert_true(p->start_ns >= t0 + MS(340));
+			assert_true(fl_phase_set_has(r->phases, p->phase_set, 0));
+			seen[0] = true;
+		} else if (p->scheduled_ns == t0 + MS(200)) {
+			assert_false(fl_phase_set_has(r->phases, p->phase_set, 0));
+		} else if (p->scheduled_ns == t0 + MS(700)) {
+			assert_true(p->start_ns >= t0 + MS(700) + FL_FLOWS_STEP_HOLD_NS);
+			seen[1] = true;
+		} else if (p->scheduled_ns == t0 + MS(400)) {
+			if (!relaxed) /* no step then: not held */
+				assert_true(p->start_ns < t0 + MS(420));
+			seen[2] = true;
+		}
+	}
+	assert_true(seen[0] && seen[1] && seen[2]);
+}
+
 /* TLS spoken to a plain HTTP server: the handshake fails, and says so. */
 static void test_tls_error(void **state)
 {
@@ -670,7 +721,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_main_run),	  cmocka_unit_test(test_phase_pipe),
 		cmocka_unit_test(test_hangup_before_end), cmocka_unit_test(test_stop_fd),
-		cmocka_unit_test(test_start_in_past),	  cmocka_unit_test(test_tls_error),
+		cmocka_unit_test(test_start_in_past),	  cmocka_unit_test(test_probe_at_step_waits),
+		cmocka_unit_test(test_tls_error),
 		cmocka_unit_test(test_bad_options),	  cmocka_unit_test(test_netns_opener),
 		cmocka_unit_test(test_netns_setns),	  cmocka_unit_test(test_netns_without_fd),
 	};

@@ -6,6 +6,9 @@
 # exit code (1: an expectation failed, 0: all held), and --report writes
 # report.json (valid against docs/report.schema.json), junit.xml and
 # report.html, creating the report directory's parents as mkdir -p does.
+# The report's times share the runner's origin (a step is reported applied
+# after the runner began and finished applying it, not before), and a probe
+# due at a step's instant starts once that step is in place.
 # Bad input about the harness (a flow's missing namespace,
 # --user root) exits 2 before the kernel is touched.
 # Usage: harness.sh FAULTLINE
@@ -56,19 +59,33 @@ dump_state > "$WORK/before.txt"
 
 # 1. The partition fails what asks for service during the cut: exit 1.
 scenario ">= 90%" > "$WORK/fail.yaml"
-"$FL" run --run-dir "$RUN_DIR" --report "$WORK/out/rep" "$WORK/fail.yaml" > "$WORK/out1" 2>&1
+"$FL" run --run-dir "$RUN_DIR" --report "$WORK/out/rep" --events "$WORK/events" "$WORK/fail.yaml" > "$WORK/out1" 2>&1
 rc=$?
 [ $rc -eq 1 ] || fail "expected exit 1 (an expectation failed), got $rc: $(cat "$WORK/out1")"
 grep -q "^home .*during cut.*FAIL" "$WORK/out1" || fail "no FAIL for home during cut: $(cat "$WORK/out1")"
 grep -q "^who .*PASS" "$WORK/out1" || fail "the exec flow did not run as nobody: $(cat "$WORK/out1")"
 grep -q "^peer-local .*PASS" "$WORK/out1" || fail "the flow in $NS2 failed: $(cat "$WORK/out1")"
 cmp -s "$WORK/before.txt" <(dump_state) || fail "$NS not restored"
-python3 - "$WORK/out/rep" "$src/docs/report.schema.json" <<'PY' || fail "bad reports"
+python3 - "$WORK/out/rep" "$src/docs/report.schema.json" "$WORK/events" <<'PY' || fail "bad reports"
 import json, sys, xml.etree.ElementTree as ET
 import jsonschema
 d, schema = sys.argv[1], json.load(open(sys.argv[2]))
 doc = json.load(open(d + "/report.json"))
 jsonschema.validate(doc, schema)
+# One origin: the runner's. Its events count from it too.
+events = {e["id"]: e for e in map(json.loads, open(sys.argv[3])) if e["event"] == "step"}
+steps = {st["id"]: st for st in doc["steps"]}
+for sid, ev in events.items():
+    st = steps[sid]
+    done = ev["started_ns"] + ev["apply_ns"]
+    assert done <= st["applied_ns"] < done + 100_000_000, (sid, ev, st)
+home = next(i for i, f in enumerate(doc["flows"]) if f["name"] == "home")
+at_step = [p for p in doc["probes"] if p["flow"] == home and
+           any(p["scheduled_ns"] == st["scheduled_ns"] for st in doc["steps"])]
+assert len(at_step) >= 2, at_step  # 1.5 s and 3 s (4 s: after the end, the grace)
+for p in at_step:
+    st = next(st for st in doc["steps"] if st["scheduled_ns"] == p["scheduled_ns"])
+    assert p["start_ns"] >= st["applied_ns"], (p, st)
 # The exec flow's probes carry what the command printed: nobody, no capability.
 root = ET.parse(d + "/junit.xml").getroot()
 cases = root.iter("testcase")
