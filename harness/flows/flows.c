@@ -39,6 +39,8 @@ extern char **environ;
 /* What is kept of an answer to search it; the rest is read and dropped. */
 #define FL_BODY_MAX  (1u << 20)
 #define FL_REPLY_MAX (64u << 10)
+/* Of a command's stderr, the end is kept: where its last words (the why) are. */
+#define FL_ERR_TAIL 1024
 
 enum watch_type {
 	W_TIMER,
@@ -48,6 +50,7 @@ enum watch_type {
 	W_SOCK,
 	W_PID,
 	W_OUT,
+	W_ERR,
 };
 
 struct watch {
@@ -109,6 +112,10 @@ struct probe {
 	struct watch w_pid;
 	int outfd;
 	struct watch w_out;
+	int errfd;
+	struct watch w_err;
+	char err[FL_ERR_TAIL]; /* the last bytes the command wrote to stderr */
+	size_t err_len;
 
 	char *buf;
 	size_t len, cap, limit;
@@ -329,6 +336,7 @@ static void probe_free(struct loop *l, struct probe *p)
 	}
 	unwatch(l, &p->fd);
 	unwatch(l, &p->outfd);
+	unwatch(l, &p->errfd);
 	unwatch(l, &p->pidfd);
 	if (p->polled)
 		l->n_polled--;
@@ -368,6 +376,7 @@ static void probe_done(struct loop *l, struct probe *p)
 		if (waitpid(p->pid, NULL, WNOHANG) == 0) {
 			p->state = P_REAPING;
 			unwatch(l, &p->outfd);
+			unwatch(l, &p->errfd);
 			p->next = l->reaping;
 			if (l->reaping)
 				l->reaping->prev = p;
@@ -758,7 +767,7 @@ static int sock_start(struct loop *l, struct probe *p)
  * signals for a signalfd) and a process group of its own, killed whole on
  * timeout.
  */
-static int exec_spawn(struct loop *l, struct flow_rt *fr, int out, pid_t *ret_pid)
+static int exec_spawn(struct loop *l, struct flow_rt *fr, int out, int err, pid_t *ret_pid)
 {
 	char *argv[] = { "sh", "-c", (char *)fr->command, NULL };
 	posix_spawn_file_actions_t fa;
@@ -783,7 +792,7 @@ static int exec_spawn(struct loop *l, struct flow_rt *fr, int out, pid_t *ret_pi
 		}
 		posix_spawn_file_actions_adddup2(&fa, l->devnull, STDIN_FILENO);
 		posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
-		posix_spawn_file_actions_adddup2(&fa, l->devnull, STDERR_FILENO);
+		posix_spawn_file_actions_adddup2(&fa, err, STDERR_FILENO);
 		posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
 						      POSIX_SPAWN_SETSIGDEF);
 		posix_spawnattr_setpgroup(&at, 0);
@@ -806,7 +815,7 @@ static int exec_spawn(struct loop *l, struct flow_rt *fr, int out, pid_t *ret_pi
 			_exit(126);
 		dup2(l->devnull, STDIN_FILENO);
 		dup2(out, STDOUT_FILENO);
-		dup2(l->devnull, STDERR_FILENO);
+		dup2(err, STDERR_FILENO);
 		execv("/bin/sh", argv);
 		_exit(127);
 	}
@@ -816,21 +825,29 @@ static int exec_spawn(struct loop *l, struct flow_rt *fr, int out, pid_t *ret_pi
 static int exec_start(struct loop *l, struct probe *p)
 {
 	struct flow_rt *fr = p->flow;
-	int pipefd[2], k;
+	int pipefd[2], errpipe[2], k;
 	pid_t pid;
 
 	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
-	k = exec_spawn(l, fr, pipefd[1], &pid);
-	if (k < 0) {
+	if (pipe2(errpipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		k = -errno;
 		close(pipefd[0]);
 		close(pipefd[1]);
 		return k;
 	}
-	setpgid(pid, pid);
+	k = exec_spawn(l, fr, pipefd[1], errpipe[1], &pid);
 	close(pipefd[1]);
+	close(errpipe[1]);
+	if (k < 0) {
+		close(pipefd[0]);
+		close(errpipe[0]);
+		return k;
+	}
+	setpgid(pid, pid);
 	p->pid = pid;
 	p->outfd = pipefd[0];
+	p->errfd = errpipe[0];
 	p->limit = FL_REPLY_MAX;
 	p->state = P_RUNNING;
 	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -844,27 +861,79 @@ static int exec_start(struct loop *l, struct probe *p)
 		if (l->n_polled++ == 0)
 			l->poll_at = fl_flows_now_ns() + FL_EXEC_POLL_NS;
 	}
+	k = watch_fd(l, &p->w_err, W_ERR, p->errfd, p, EPOLLIN);
+	if (k < 0)
+		return k;
 	return watch_fd(l, &p->w_out, W_OUT, p->outfd, p, EPOLLIN);
 }
 
-static void exec_read(struct loop *l, struct probe *p)
+/* Keeps the last FL_ERR_TAIL bytes of what the command wrote to stderr. */
+static void keep_err_tail(struct probe *p, const char *data, size_t n)
 {
+	if (n >= sizeof(p->err)) {
+		memcpy(p->err, data + n - sizeof(p->err), sizeof(p->err));
+		p->err_len = sizeof(p->err);
+		return;
+	}
+	if (p->err_len + n > sizeof(p->err)) {
+		size_t drop = p->err_len + n - sizeof(p->err);
+
+		memmove(p->err, p->err + drop, p->err_len - drop);
+		p->err_len -= drop;
+	}
+	memcpy(p->err + p->err_len, data, n);
+	p->err_len += n;
+}
+
+/* Reads what is there of the command's stdout (into buf) or stderr (its tail). */
+static void exec_read(struct loop *l, struct probe *p, bool err)
+{
+	int *fd = err ? &p->errfd : &p->outfd;
 	char tmp[4096];
 	ssize_t n;
 
-	while (p->outfd >= 0) {
-		n = read(p->outfd, tmp, sizeof(tmp));
+	while (*fd >= 0) {
+		n = read(*fd, tmp, sizeof(tmp));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n <= 0) {
-			unwatch(l, &p->outfd);
+			unwatch(l, fd);
 			return;
 		}
-		if (buf_append(p, tmp, (size_t)n) < 0)
+		if (err)
+			keep_err_tail(p, tmp, (size_t)n);
+		else if (buf_append(p, tmp, (size_t)n) < 0)
 			l->fatal = -ENOMEM;
 	}
+}
+
+/*
+ * The last non-empty line of what a failed command said: of its stderr, else
+ * of its stdout. That is where a check's reason usually is (a Python
+ * traceback ends with the exception and its message). Empty if it said nothing.
+ */
+static bool last_line(const char *b, size_t len, char *out, size_t size)
+{
+	size_t start;
+
+	while (b && len > 0 && (b[len - 1] == '\n' || b[len - 1] == '\r' || b[len - 1] == ' '))
+		len--;
+	if (!b || len == 0)
+		return false;
+	start = len;
+	while (start > 0 && b[start - 1] != '\n')
+		start--;
+	snprintf(out, size, ": %.*s", (int)(len - start), b + start);
+	return true;
+}
+
+static void last_words(const struct probe *p, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (!last_line(p->err, p->err_len, out, size))
+		last_line(p->buf, p->len, out, size);
 }
 
 static void exec_exited(struct loop *l, struct probe *p)
@@ -872,6 +941,7 @@ static void exec_exited(struct loop *l, struct probe *p)
 	struct flow_rt *fr = p->flow;
 	struct fl_probe_result res = { 0 };
 	uint64_t now = fl_flows_now_ns();
+	char why[FL_DETAIL_MAX];
 	int status, code;
 
 	if (waitpid(p->pid, &status, WNOHANG) <= 0)
@@ -881,14 +951,16 @@ static void exec_exited(struct loop *l, struct probe *p)
 		reaped(l, p);
 		return;
 	}
-	/* What the shell wrote before it exited is in the pipe already. */
-	exec_read(l, p);
+	/* What the shell wrote before it exited is in the pipes already. */
+	exec_read(l, p, false);
+	exec_read(l, p, true);
 	code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	last_words(p, why, sizeof(why));
 	if (code != fr->expect_exit) {
-		set_detail(&res, "exit %d, expected %d", code, fr->expect_exit);
+		set_detail(&res, "exit %d, expected %d%s", code, fr->expect_exit, why);
 		record(l, p, FL_OUT_EXIT_CODE, code, now, &res);
 	} else if (fr->stdout_contains && !buf_has(p, fr->stdout_contains)) {
-		set_detail(&res, "exit %d, stdout lacks \"%s\"", code, fr->stdout_contains);
+		set_detail(&res, "exit %d, stdout lacks \"%s\"%s", code, fr->stdout_contains, why);
 		record(l, p, FL_OUT_BODY_MISMATCH, code, now, &res);
 	} else {
 		set_detail(&res, "exit %d", code);
@@ -921,7 +993,7 @@ static void launch(struct loop *l, struct flow_rt *fr, uint64_t scheduled, uint6
 		return;
 	}
 	p->flow = fr;
-	p->fd = p->pidfd = p->outfd = -1;
+	p->fd = p->pidfd = p->outfd = p->errfd = -1;
 	p->scheduled_ns = scheduled;
 	p->start_ns = now;
 	p->deadline_ns = now + fr->timeout_ns;
@@ -1339,8 +1411,8 @@ static void dispatch(struct loop *l, struct epoll_event *ev)
 			sock_step(l, p, ev->events);
 		break;
 	case W_OUT:
-		if (p->outfd >= 0)
-			exec_read(l, p);
+	case W_ERR:
+		exec_read(l, p, w->type == W_ERR);
 		break;
 	case W_PID:
 		if (p->pidfd >= 0)

@@ -48,7 +48,8 @@ static inline bool fl_outcome_failed(enum fl_outcome o)
 	return o != FL_OUT_OK && o != FL_OUT_SKIPPED;
 }
 
-#define FL_DETAIL_MAX 96
+/* Room for a failed command's last words (flows.c: last_words). */
+#define FL_DETAIL_MAX 200
 
 struct fl_probe_result {
 	uint32_t flow;	       /* scenario->flows index (invariant runs: scenario->expects index) */

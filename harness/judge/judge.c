@@ -497,8 +497,9 @@ static void judge_invariant(struct fl_judgement *j, const struct fl_results *r)
 	j->failed = !j->ok;
 	j->p50_ns = j->p90_ns = j->p99_ns = j->max_ns = run->latency_ns;
 	set_value(add_metric(j, FL_M_INVARIANT, j->ok ? FL_VERDICT_PASS : FL_VERDICT_FAIL,
-			     "%s (%s) at %s, took %s", fl_outcome_to_string(run->outcome),
-			     run->detail, rel(r, run->start_ns, at), dur(run->latency_ns, v)),
+			     /* the detail last: a long one (a command's last words) loses its end */
+			     "%s at %s, took %s (%s)", fl_outcome_to_string(run->outcome),
+			     rel(r, run->start_ns, at), dur(run->latency_ns, v), run->detail),
 		  (uint64_t)run->code);
 }
 

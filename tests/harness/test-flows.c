@@ -538,6 +538,48 @@ static void test_probe_at_step_waits(void **state)
 	assert_true(seen[0] && seen[1] && seen[2]);
 }
 
+/* A failed command's detail ends with its last words: stderr's last line, else stdout's. */
+static void test_exec_last_words(void **state)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s = NULL;
+	_cleanup_(fl_results_freep) struct fl_results *r = NULL;
+	struct fl_flows_options o = { .phase_fd = -1, .stop_fd = -1 };
+	static const char *const want[] = {
+		"exit 3, expected 0: the reason",
+		"exit 2, expected 0: out-only",
+		"exit 0, stdout lacks \"yes\": err-why",
+		"exit 1, expected 0: final",
+		"exit 0",
+		"exit 5, expected 0: out-why",
+	};
+	bool seen[ELEMENTSOF(want)] = { false };
+
+	s = parse_scenario_env(
+		"version: 1\nname: words\nservices: { a: { endpoints: [\"127.0.0.1:9\"] } }\n"
+		"flows:\n"
+		"  a: { exec: { command: \"echo first >&2; echo 'the reason  ' >&2; exit 3\" }, every: 1s }\n"
+		"  b: { exec: { command: \"echo out-only; echo; exit 2\" }, every: 1s }\n"
+		"  c: { exec: { command: \"echo nope; echo err-why >&2\", stdout_contains: \"yes\" }, every: 1s }\n"
+		"  d: { exec: { command: \"head -c 5000 /dev/zero | tr '\\\\000' x >&2; echo >&2; echo final >&2; exit 1\" }, every: 1s }\n"
+		"  e: { exec: { command: \"echo fine >&2\" }, every: 1s }\n"
+		"  f: { exec: { command: \"echo out-why; echo ' ' >&2; exit 5\" }, every: 1s }\n"
+		"timeline: [ { at: 1s, end: true } ]\n",
+		NULL);
+	o.start_ns = fl_flows_now_ns() + MS(20);
+	o.stop_ns = o.start_ns + MS(300);
+	assert_int_equal(fl_flows_run(s, &o, &r), 0);
+	for (size_t i = 0; i < r->n_probes; i++) {
+		const struct fl_probe_result *p = &r->probes[i];
+
+		if (p->outcome == FL_OUT_SKIPPED)
+			continue;
+		assert_string_equal(p->detail, want[p->flow]);
+		seen[p->flow] = true;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(want); i++)
+		assert_true(seen[i]);
+}
+
 /* TLS spoken to a plain HTTP server: the handshake fails, and says so. */
 static void test_tls_error(void **state)
 {
@@ -722,7 +764,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_main_run),	  cmocka_unit_test(test_phase_pipe),
 		cmocka_unit_test(test_hangup_before_end), cmocka_unit_test(test_stop_fd),
 		cmocka_unit_test(test_start_in_past),	  cmocka_unit_test(test_probe_at_step_waits),
-		cmocka_unit_test(test_tls_error),
+		cmocka_unit_test(test_exec_last_words),	  cmocka_unit_test(test_tls_error),
 		cmocka_unit_test(test_bad_options),	  cmocka_unit_test(test_netns_opener),
 		cmocka_unit_test(test_netns_setns),	  cmocka_unit_test(test_netns_without_fd),
 	};
