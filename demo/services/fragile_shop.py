@@ -10,11 +10,15 @@ nobody noticed.
     transfer's "committed, receipt late" 504) is done again each time
   - login: the messenger only
   - payment: the messenger's pay only
+  - a scooter ride ends when the rider's account (the messenger's login)
+    confirms it; until then the meter runs
   - the order notice is sent synchronously inside checkout: no notice, no
     sale (and the payment is already taken)
 
 It is judged by the same audits as the resilient shop (shop.py).
 """
+
+import time
 
 from common import HTTPFailure, call, service_args, serve
 import shop
@@ -73,6 +77,16 @@ class FragileShop(shop.Shop):
             return self.answer(h, 500, "transfer failed: %s" % e, "transfer_requests", rid)
         self.store.execute("UPDATE transfer_requests SET status = 'done' WHERE id = ?", (rid,))
         self.answer(h, 200, "transfer %s done" % rid, "transfer_requests", rid)
+
+    def ride(self, h):
+        rid = self.new_ride()
+        try:
+            call_hard("GET", LOGIN + "/authorize?user=rider")
+        except HTTPFailure as e:
+            return self.answer(h, 500, "ride %s cannot be ended: %s" % (rid, e), "rides", rid)
+        # The meter stops when the account says so, not when the rider asked.
+        fare = self.stop_meter(rid, time.time(), "ended")
+        self.answer(h, 200, "ride %s ended, fare %d" % (rid, fare), "rides", rid)
 
 
 if __name__ == "__main__":

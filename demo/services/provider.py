@@ -20,6 +20,7 @@ again. That is the whole difference between a safe and a doubling retry.
 """
 import sqlite3
 import time
+import urllib.parse
 import uuid
 
 from common import HTTPFailure, Store, call, service_args, log, periodic, serve
@@ -111,7 +112,11 @@ class Transfer:
     neither); then the receiver's chat gets a receipt. If the messenger does
     not answer within 1 s, the transfer is still done and this says so with
     504 and "committed": true, and the receipt is retried in the background.
-    That honest 504 is what turns a blind retry into a second transfer."""
+    That honest 504 is what turns a blind retry into a second transfer.
+
+    GET /audit/receipts: 200 when every transfer has its receipt in the
+    receiver's chat, as the messenger itself lists it (incident 1: transfers
+    "sent" that the receiver could not see); 409 otherwise."""
 
     name = "transfer"
 
@@ -122,6 +127,7 @@ class Transfer:
             ("POST", "/transfer"): self.transfer,
             ("GET", "/transfers"): self.transfers,
             ("GET", "/transfers/by-key"): self.by_key,
+            ("GET", "/audit/receipts"): self.audit_receipts,
         }
         periodic(1.0, self.deliver_receipts, "transfer-receipts")
 
@@ -164,6 +170,26 @@ class Transfer:
             if not self.send_receipt(t["id"], t["dst"], t["amount"]):
                 return  # the messenger is still away: try again next round
 
+    def audit_receipts(self, h):
+        # Transfers younger than 5 s may still have their receipt in flight.
+        transfers = self.store.query("SELECT id, dst FROM transfers WHERE t < ?",
+                                     (time.time() - 5,))
+        seen = {}
+        for dst in sorted({t["dst"] for t in transfers}):
+            try:
+                msgs = call("GET", MESSENGER + "/messages?recipient=" + urllib.parse.quote(dst),
+                            timeout=5)["messages"]
+            except HTTPFailure as e:
+                return h.reply(503, {"error": "cannot read the chat: %s" % e})
+            seen[dst] = {m["key"] for m in msgs}
+        missing = ["transfer %d: %s never saw it" % (t["id"], t["dst"])
+                   for t in transfers if "transfer-%d" % t["id"] not in seen[t["dst"]]]
+        if missing:
+            reason = "receipts: %d transfer(s) the receiver cannot see: %s" % (
+                len(missing), "; ".join(missing[:3]))
+            return h.reply(409, {"error": reason, "missing": missing}, reason=reason[:300])
+        h.reply(200, {"ok": True, "transfers": len(transfers)})
+
     def transfers(self, h):
         rows = self.store.query(
             "SELECT t.*, (SELECT COUNT(*) FROM entries e WHERE e.transfer_id = t.id) AS n_entries, "
@@ -204,8 +230,10 @@ class Messages:
         h.reply(200, {"message": mid})
 
     def messages(self, h):
+        """GET /messages?merchant=M, or ?recipient=R (a person's chat)."""
+        col = "recipient" if "recipient" in h.query else "merchant"
         h.reply(200, {"messages": self.store.query(
-            "SELECT * FROM messages WHERE merchant = ? ORDER BY id", (h.query.get("merchant"),))})
+            "SELECT * FROM messages WHERE %s = ? ORDER BY id" % col, (h.query.get(col),))})
 
 
 def main():

@@ -11,6 +11,9 @@ no impact" on 2022-10-15 did (incidents.md, incident 1).
     key, so a retry of a call that did go through does not do it twice
   - login: the messenger, else the shop's own password login
   - payment: the messenger's pay, else a card (another company)
+  - ending a scooter ride: the meter stops when the rider asks; if the
+    rider's account (the messenger's login) does not answer, the ride ends
+    here and is confirmed with the account after recovery
   - notices: written to an outbox in the same transaction as the payment and
     sent by a background thread, so checkout never waits on the messenger
   - a reconciler that, after recovery, refunds charges of attempts that did go
@@ -20,6 +23,7 @@ no impact" on 2022-10-15 did (incidents.md, incident 1).
 Markers in the answers (what `fallback:` expectations look for):
   fallback=local-login   logged in without the messenger
   fallback=card          paid with the second payment method
+  fallback=ended-locally a ride ended without the rider's account
 """
 import random
 import threading
@@ -178,6 +182,21 @@ class ResilientShop(shop.Shop):
         self.store.execute("UPDATE transfer_requests SET status = 'done' WHERE id = ?", (rid,))
         self.answer(h, 200, "transfer %s done" % rid, "transfer_requests", rid)
 
+    # ---- ending a ride -----------------------------------------------------------------
+
+    def ride(self, h):
+        rid = self.new_ride()
+        asked = time.time()
+        try:
+            self.guarded("login", "GET", LOGIN + "/authorize?user=rider", deadline=0.8)
+            status, note = "ended", ""
+        except Unavailable as e:
+            # The account system is away: the rider's word is enough to stop
+            # the meter; the account hears of it after recovery.
+            status, note = "ended-locally", " fallback=ended-locally (%s)" % e
+        fare = self.stop_meter(rid, asked, status)
+        self.answer(h, 200, "ride %s ended, fare %d%s" % (rid, fare, note), "rides", rid)
+
     # ---- after the fact ---------------------------------------------------------------
 
     def send_outbox(self):
@@ -216,6 +235,13 @@ class ResilientShop(shop.Shop):
                 except Unavailable:
                     return
             self.store.execute("UPDATE orders SET reconciled = 1 WHERE id = ?", (o["id"],))
+        for r in self.store.query("SELECT id FROM rides WHERE status = 'ended-locally' "
+                                  "AND t < ? LIMIT 50", (time.time() - 2,)):
+            try:
+                self.guarded("login", "GET", LOGIN + "/authorize?user=rider")
+            except Unavailable:
+                return
+            self.store.execute("UPDATE rides SET status = 'ended' WHERE id = ?", (r["id"],))
         for r in self.store.query("SELECT * FROM transfer_requests WHERE status = 'unknown' "
                                   "AND t < ? LIMIT 50", (time.time() - 2,)):
             try:

@@ -10,6 +10,8 @@ API (port 8080), the same on both shops:
   GET  /login/messenger   "log in with <messenger>" only
   POST /checkout          order, payment, order notice
   POST /transfer          send 1000 to a friend through the in-chat transfer
+  POST /ride              end a scooter ride (started a minute ago): the
+                          rider's account must confirm it
   GET  /health
   GET  /audit/money       200 when no order was charged twice, none charged
                           without the customer being told it was paid (or
@@ -21,6 +23,9 @@ API (port 8080), the same on both shops:
                           was told it failed and never told otherwise)
   GET  /audit/notices     200 when every order the customer was told was paid
                           has its notice delivered, and no notice is queued
+  GET  /audit/rides       200 when no ride's meter ran on after the rider
+                          asked to end it (incident 1's scooter), and every
+                          ride ended without the account was confirmed since
 """
 import time
 import uuid
@@ -34,6 +39,12 @@ BIZCHANNEL = "http://10.70.0.31:8080"
 CARD = "http://10.75.0.10:8080"
 
 AMOUNT = 4500  # a coffee gift card
+# A scooter ride: each probe ends a ride that started this long ago, on a
+# meter of this many KRW a second. The meter may run on for the answer's
+# own time, not more.
+RIDE_SECONDS = 60
+FARE_PER_SECOND = 10
+METER_SLACK = 1.0
 # Work younger than this may still be in flight (a request being served, a
 # notice just queued), so the audits leave it alone: the flows keep probing
 # while the invariants run. Both shops answer well within it, or the
@@ -47,6 +58,9 @@ CREATE TABLE IF NOT EXISTS orders (
     method TEXT, tried TEXT NOT NULL DEFAULT '', told TEXT, reconciled INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS transfer_requests (
     id TEXT PRIMARY KEY, t REAL NOT NULL, status TEXT NOT NULL, told TEXT);
+CREATE TABLE IF NOT EXISTS rides (
+    id TEXT PRIMARY KEY, t REAL NOT NULL, started REAL NOT NULL, ended REAL,
+    status TEXT NOT NULL, fare INTEGER, told TEXT);
 CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY, ref TEXT NOT NULL, text TEXT NOT NULL,
     delivered INTEGER NOT NULL DEFAULT 0, t REAL NOT NULL);
@@ -65,9 +79,11 @@ class Shop:
             ("GET", "/login/messenger"): self.login_messenger,
             ("POST", "/checkout"): self.checkout,
             ("POST", "/transfer"): self.transfer,
+            ("POST", "/ride"): self.ride,
             ("GET", "/audit/money"): self.audit_money,
             ("GET", "/audit/transfers"): self.audit_transfers,
             ("GET", "/audit/notices"): self.audit_notices,
+            ("GET", "/audit/rides"): self.audit_rides,
         }
 
     # ---- what the customer was told -------------------------------------------------
@@ -92,6 +108,23 @@ class Shop:
         self.store.execute("INSERT INTO transfer_requests (id, t, status) VALUES (?,?,'pending')",
                            (rid, time.time()))
         return rid
+
+    def new_ride(self):
+        """The rider asks, now, to end a ride that started RIDE_SECONDS ago:
+        the row's t is that request."""
+        rid = uuid.uuid4().hex[:12]
+        now = time.time()
+        self.store.execute("INSERT INTO rides (id, t, started, status) VALUES (?,?,?,'running')",
+                           (rid, now, now - RIDE_SECONDS))
+        return rid
+
+    def stop_meter(self, rid, at, status):
+        """Stops the ride's meter at `at` (epoch seconds); returns the fare."""
+        started = self.store.one("SELECT started FROM rides WHERE id = ?", (rid,))["started"]
+        fare = int(round((at - started) * FARE_PER_SECOND))
+        self.store.execute("UPDATE rides SET ended = ?, status = ?, fare = ? WHERE id = ?",
+                           (at, status, fare, rid))
+        return fare
 
     # ---- audits (the invariants) -----------------------------------------------------
 
@@ -176,3 +209,28 @@ class Shop:
         if queued:
             problems.append("%d notice(s) still queued" % queued)
         self._verdict(h, "notices", problems, "%d delivered" % len(msgs))
+
+    def audit_rides(self, h):
+        """The scooter of 2022-10-15: the rider could not end the rental and
+        the fare kept growing. Graceful is the meter stopping at the rider's
+        word, whatever the dependencies do."""
+        now = time.time()
+        settled = now - IN_FLIGHT
+        problems = []
+        rides = self.store.query("SELECT * FROM rides")
+        for r in rides:
+            if r["t"] >= settled:
+                continue
+            if r["ended"] is None:
+                problems.append("ride %s: the meter is still running %.1f s after the rider "
+                                "asked to end it" % (r["id"], now - r["t"]))
+            elif r["ended"] - r["t"] > METER_SLACK:
+                problems.append("ride %s: the meter ran %.1f s after the rider asked to end it "
+                                "(fare %d instead of %d)"
+                                % (r["id"], r["ended"] - r["t"], r["fare"],
+                                   round((r["t"] - r["started"]) * FARE_PER_SECOND)))
+            if r["status"] == "ended-locally":
+                problems.append("ride %s ended without the account and never confirmed since"
+                                % r["id"])
+        ended = sum(1 for r in rides if r["ended"] is not None)
+        self._verdict(h, "rides", problems, "%d rides, %d ended" % (len(rides), ended))

@@ -23,7 +23,7 @@ if ! "$PY" "$(dirname "$0")/../../scripts/replay-verdicts" "$WORK/rep/report.jso
   cat "$WORK/verdicts"
   cat "$WORK/run.out"
   for shop in 10.80.0.10 10.80.0.20; do
-    for a in money transfers notices; do
+    for a in money transfers notices rides; do
       http GET "http://$shop:8080/audit/$a" 2>&1 | head -3
     done
   done

@@ -34,14 +34,20 @@ done
 for p in $(cat /run/faultline-demo/pid/*.pid); do
   [ "$(stat -c %U "/proc/$p")" = nobody ] || fail "service $p runs as $(stat -c %U "/proc/$p")"
 done
-# One purchase end to end on each shop, and its audits hold.
+# One purchase, one transfer and one ride end to end on each shop, and
+# the audits hold.
 for shop in 10.80.0.10 10.80.0.20; do
   http POST "http://$shop:8080/checkout" | grep -q paid ||
     fail "checkout on $shop"
+  http POST "http://$shop:8080/transfer" | grep -q done ||
+    fail "transfer on $shop"
+  http POST "http://$shop:8080/ride" | grep -q "ended, fare 6[0-9][0-9]$" ||
+    fail "ride on $shop"
 done
-sleep 1
+sleep 6  # the audits leave alone what is younger than 5 s (in flight)
+http GET "http://10.70.0.21:8080/audit/receipts" > /dev/null || fail "audit receipts"
 for shop in 10.80.0.10 10.80.0.20; do
-  for a in money transfers notices; do
+  for a in money transfers notices rides; do
     http GET "http://$shop:8080/audit/$a" > /dev/null ||
       fail "audit $a on $shop"
   done
