@@ -572,7 +572,7 @@ int fl_cmd_run(int argc, char **argv)
 		if (r == 0)
 			r = fl_caps_keep_net_admin();
 		if (r < 0) {
-			fprintf(stderr, "faultline run: error: cannot start the userspace engine or the guardians, or drop capabilities: %s\n",
+			fprintf(stderr, "faultline run: error: cannot start the userspace engine, the guardians or the harness, or drop capabilities: %s\n",
 				strerror(-r));
 			for (size_t k = 0; k < p->n_nss; k++)
 				(void)fl_engine_revert_all(engines[k]);
