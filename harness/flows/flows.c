@@ -1446,9 +1446,11 @@ static void poll_children(struct loop *l, uint64_t now)
 }
 
 /*
- * A start in the past (the runner started the timeline, then the harness):
- * probes due before the loop could run were never possible, so the first is
- * the next one due, not a burst of late ones.
+ * A start in the past: the loop is late for the probes due before it could
+ * run. Each flow sends only the newest of them, late by less than one
+ * period, not a burst: the probe due at the start itself (the runner's START
+ * reaches us a few microseconds after its instant) is sent, and a loop that
+ * starts long after the timeline does not fire every probe it missed.
  */
 static void skip_past(struct loop *l)
 {
@@ -1456,12 +1458,11 @@ static void skip_past(struct loop *l)
 
 	for (size_t i = 0; i < l->n_flows; i++) {
 		struct flow_rt *fr = &l->flows[i];
-		uint64_t every = fr->f->every_ns;
 
 		if (fr->next_ns >= now)
 			continue;
-		fr->seq = (now - start + every - 1) / every;
-		fr->next_ns = start + fr->seq * every;
+		fr->seq = (now - start) / fr->f->every_ns;
+		fr->next_ns = start + fr->seq * fr->f->every_ns;
 	}
 }
 

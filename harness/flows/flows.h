@@ -132,9 +132,10 @@ struct fl_flows_options {
  * Runs every flow from o->start_ns until grace_ns after END, the phase fd
  * hanging up (after END: grace; before: at once), stop_fd, or stop_ns.
  * Without phase_fd and script, a stop_ns is required (-EINVAL). Probe k of
- * a flow is due at start_ns + k * every; those due before the call are not
- * sent (a start in the past causes no burst), those due before the stop are
- * sent however late the loop is. One due at the very instant of a step
+ * a flow is due at start_ns + k * every; of those due before the call only
+ * the newest is sent, late by less than one period (a start in the past
+ * causes no burst; the probe due at start_ns is sent), those due before the
+ * stop are sent however late the loop is. One due at the very instant of a step
  * (start_ns + the step's real time) waits until every step of that instant
  * is applied (at most FL_FLOWS_STEP_HOLD_NS): it belongs to the phase the
  * timeline gives that instant, not to a race with the runner. Invariant
