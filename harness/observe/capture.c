@@ -94,19 +94,10 @@ static int open_here(struct fl_capture *c, const char *dev, int snaplen, size_t 
 		return pcap_errno(k);
 	}
 	c->dlt = pcap_datalink(c->p);
-	if (filter) {
-		struct bpf_program prog;
-
-		if (pcap_compile(c->p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
-			set_err(errbuf, pcap_geterr(c->p));
-			return -EINVAL;
-		}
-		k = pcap_setfilter(c->p, &prog);
-		pcap_freecode(&prog);
-		if (k < 0) {
-			set_err(errbuf, pcap_geterr(c->p));
-			return -EINVAL;
-		}
+	k = obs_pcap_filter(c->p, filter);
+	if (k < 0) {
+		set_err(errbuf, pcap_geterr(c->p));
+		return k;
 	}
 	if (pcap_setnonblock(c->p, 1, eb) < 0) {
 		set_err(errbuf, eb);
@@ -162,6 +153,43 @@ int fl_capture_open(const char *dev, int netns_fd, int snaplen, size_t ring_byte
 	}
 	if (r < 0)
 		return r;
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+int fl_capture_open_offline(const char *path, const char *filter, char *errbuf,
+			    struct fl_capture **ret)
+{
+	_cleanup_(fl_capture_closep) struct fl_capture *c = NULL;
+	char eb[PCAP_ERRBUF_SIZE] = "";
+	const char *base;
+	int r;
+
+	if (!path)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->fd = -1;
+	base = strrchr(path, '/');
+	snprintf(c->dev, sizeof(c->dev), "%s", base ? base + 1 : path);
+	c->p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, eb);
+	if (!c->p) {
+		set_err(errbuf, eb);
+		return access(path, R_OK) < 0 ? -errno : -EINVAL;
+	}
+	c->dlt = pcap_datalink(c->p);
+	r = obs_pcap_filter(c->p, filter);
+	if (r < 0) {
+		set_err(errbuf, pcap_geterr(c->p));
+		return r;
+	}
+	/* A file's descriptor: always readable, and a read at its end returns 0 packets. */
+	c->fd = pcap_get_selectable_fd(c->p);
+	if (c->fd < 0) {
+		set_err(errbuf, "no selectable descriptor");
+		return -EOPNOTSUPP;
+	}
 	*ret = TAKE_PTR(c);
 	return 0;
 }

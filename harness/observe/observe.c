@@ -1037,6 +1037,20 @@ int fl_observer_feed(struct fl_observer *o, const struct pcap_pkthdr *hdr, const
 	return obs_feed_link(o, 0, hdr, bytes, dlt);
 }
 
+int obs_pcap_filter(pcap_t *p, const char *filter)
+{
+	struct bpf_program prog;
+	int k;
+
+	if (!filter)
+		return 0;
+	if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
+		return -EINVAL;
+	k = pcap_setfilter(p, &prog);
+	pcap_freecode(&prog);
+	return k < 0 ? -EINVAL : 0;
+}
+
 int fl_observer_feed_file(struct fl_observer *o, const char *path, const char *filter)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];
@@ -1049,19 +1063,10 @@ int fl_observer_feed_file(struct fl_observer *o, const char *path, const char *f
 	if (!p)
 		return access(path, R_OK) < 0 ? -errno : -EINVAL;
 	dlt = pcap_datalink(p);
-	if (filter) {
-		struct bpf_program prog;
-
-		if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
-			pcap_close(p);
-			return -EINVAL;
-		}
-		k = pcap_setfilter(p, &prog);
-		pcap_freecode(&prog);
-		if (k < 0) {
-			pcap_close(p);
-			return -EINVAL;
-		}
+	r = obs_pcap_filter(p, filter);
+	if (r < 0) {
+		pcap_close(p);
+		return r;
 	}
 	while ((k = pcap_next_ex(p, &hdr, &bytes)) == 1) {
 		r = fl_observer_feed(o, hdr, bytes, dlt);

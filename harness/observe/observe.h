@@ -160,6 +160,16 @@ struct fl_capture;
  */
 int fl_capture_open(const char *dev, int netns_fd, int snaplen, size_t ring_bytes,
 		    const char *filter, char *errbuf, struct fl_capture **ret);
+/*
+ * A capture read from a pcap/pcapng file instead of a device, for
+ * fl_observer_run() like a live one (nanosecond timestamps; the file's base
+ * name is its device name): tests merge several with known timestamps, and
+ * a recorded run can be analysed again. filter as for fl_capture_open().
+ * Returns 0, -ENOENT (or another -errno: cannot read), -EINVAL (not a
+ * capture file, bad filter), -ENOMEM; libpcap's message in errbuf.
+ */
+int fl_capture_open_offline(const char *path, const char *filter, char *errbuf,
+			    struct fl_capture **ret);
 void fl_capture_close(struct fl_capture *c);
 FL_DEFINE_CLEANUP(struct fl_capture, fl_capture_close)
 

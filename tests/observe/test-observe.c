@@ -464,7 +464,8 @@ static const char storm_yaml[] = "version: 1\n"
 				 "  - { at: 4s, heal: [api-down] }\n"
 				 "  - { at: 5s, end: true }\n";
 
-static void storm_world(struct world *w, const char *port, const char *fixture)
+/* The storm scenario's observer with its timeline's phases, fed nothing yet. */
+static void storm_phases(struct world *w, const char *port)
 {
 	char buf[sizeof(storm_yaml) + 8];
 	const char *at = strstr(storm_yaml, "PORT");
@@ -475,6 +476,11 @@ static void storm_world(struct world *w, const char *port, const char *fixture)
 	event(w, FL_PHASE_STEP_APPLIED, 0, T0 + 2 * SEC);
 	event(w, FL_PHASE_STEP_APPLIED, 1, T0 + 4 * SEC);
 	event(w, FL_PHASE_STEP_APPLIED, 2, T0 + 5 * SEC);
+}
+
+static void storm_world(struct world *w, const char *port, const char *fixture)
+{
+	storm_phases(w, port);
 	feed(w, fixture);
 }
 
@@ -529,21 +535,19 @@ static void test_retry_storm(void **state)
  * once, on the client's side; the retry ratio tells the stormy client from
  * the calm one.
  */
-static void test_router_two_devices(void **state)
+static void assert_router_report(struct world *w)
 {
 	struct fl_wire_endpoint calm = {.family = AF_INET}, storm = {.family = AF_INET},
 				stranger = {.family = AF_INET};
 	const struct fl_wire_stats *s0;
-	struct world w;
 	uint64_t ratio = 0;
 	size_t svc = 99;
 
 	inet_pton(AF_INET, "10.0.1.1", &calm.addr.v4);
 	inet_pton(AF_INET, "10.0.1.2", &storm.addr.v4);
 	inet_pton(AF_INET, "10.0.1.3", &stranger.addr.v4);
-	storm_world(&w, "80", "router.pcap");
 
-	s0 = st(&w, 0, 0);
+	s0 = st(w, 0, 0);
 	assert_u64_equal(s0->connections, 20);
 	assert_u64_equal(s0->handshakes, 20);
 	assert_u64_equal(s0->synack, 20);
@@ -554,23 +558,23 @@ static void test_router_two_devices(void **state)
 	assert_u64_equal(s0->handshake_rtt.min_ns, 1010000);
 	assert_u64_equal(s0->handshake_rtt.max_ns, 1010000);
 	assert_u64_equal(s0->answers, 20 + 1);
-	assert_u64_equal(w.r->copies, 64);
-	assert_u64_equal(w.r->n_attempts[0], 71);
-	assert_int_equal(w.r->n_clients, 2);
+	assert_u64_equal(w->r->copies, 64);
+	assert_u64_equal(w->r->n_attempts[0], 71);
+	assert_int_equal(w->r->n_clients, 2);
 
-	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 0, NULL, &ratio, &svc), 0);
+	assert_int_equal(fl_wire_retry_ratio_fault(w->r, 0, NULL, &ratio, &svc), 0);
 	assert_u64_equal(ratio, 2550);
-	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 0, &calm, &ratio, &svc), 0);
+	assert_int_equal(fl_wire_retry_ratio_fault(w->r, 0, &calm, &ratio, &svc), 0);
 	assert_u64_equal(ratio, 1100);
 	assert_int_equal(svc, 0);
-	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 0, &storm, &ratio, &svc), 0);
+	assert_int_equal(fl_wire_retry_ratio_fault(w->r, 0, &storm, &ratio, &svc), 0);
 	assert_u64_equal(ratio, 4000);
-	assert_int_equal(fl_wire_retry_ratio(w.r, 0, &storm, T0 + 2 * SEC, T0 + 4 * SEC, T0,
+	assert_int_equal(fl_wire_retry_ratio(w->r, 0, &storm, T0 + 2 * SEC, T0 + 4 * SEC, T0,
 					     T0 + 2 * SEC, &ratio),
 			 0);
 	assert_u64_equal(ratio, 4000);
 	ratio = 7;
-	assert_int_equal(fl_wire_retry_ratio_fault(w.r, 0, &stranger, &ratio, NULL), -ENODATA);
+	assert_int_equal(fl_wire_retry_ratio_fault(w->r, 0, &stranger, &ratio, NULL), -ENODATA);
 	assert_u64_equal(ratio, 7);
 
 	/*
@@ -578,18 +582,90 @@ static void test_router_two_devices(void **state)
 	 * while it was active; the SYN resent and answered after the heal is a
 	 * handshake of the fault's phase, an answer of neither.
 	 */
-	assert_u64_equal(st(&w, 1, 0)->handshakes, 1);
-	assert_u64_equal(st(&w, 1, 0)->answers, 0);
-	assert_u64_equal(st(&w, 2, 0)->synack, 1);
-	assert_u64_equal(st(&w, 2, 0)->answers, 0);
-	assert_str(check_of(&w, 0)->metric, "answered");
-	assert_int_equal(check_of(&w, 0)->samples, 51);
+	assert_u64_equal(st(w, 1, 0)->handshakes, 1);
+	assert_u64_equal(st(w, 1, 0)->answers, 0);
+	assert_u64_equal(st(w, 2, 0)->synack, 1);
+	assert_u64_equal(st(w, 2, 0)->answers, 0);
+	assert_str(check_of(w, 0)->metric, "answered");
+	assert_int_equal(check_of(w, 0)->samples, 51);
 	/* A client resetting its own connection to an untargeted host: not a refusal. */
-	assert_u64_equal(st(&w, 1, 2)->dir[FL_WIRE_TO_SERVICE].rst, 1);
-	assert_int_equal(w.r->n_blast, 1);
-	assert_u64_equal(w.r->blast[0].rejects, 0);
-	assert_false(w.r->blast[0].touched);
-	assert_int_equal(check_of(&w, 0)->verdict, FL_WIRE_VERDICT_OK);
+	assert_u64_equal(st(w, 1, 2)->dir[FL_WIRE_TO_SERVICE].rst, 1);
+	assert_int_equal(w->r->n_blast, 1);
+	assert_u64_equal(w->r->blast[0].rejects, 0);
+	assert_false(w->r->blast[0].touched);
+	assert_int_equal(check_of(w, 0)->verdict, FL_WIRE_VERDICT_OK);
+}
+
+static void test_router_two_devices(void **state)
+{
+	struct world w;
+
+	storm_world(&w, "80", "router.pcap");
+	assert_router_report(&w);
+	world_free(&w);
+}
+
+/*
+ * The same router as two captures, one per device, merged by fl_observer_run
+ * in time order: the client-side file starts first but the api side's
+ * packets fall between its own. Each packet must find the phase and the
+ * connection state it would in one capture, so the report is the same.
+ */
+static void test_router_merged_captures(void **state)
+{
+	char src[512], tmpl[] = "/tmp/fl-merge-XXXXXX", path[2][600];
+	const uint32_t ifindex[2] = {3, 2}; /* the api side first: read before the client's */
+	struct fl_capture *caps[2] = {NULL, NULL};
+	char eb[PCAP_ERRBUF_SIZE];
+	enum fl_observer_stop why = FL_OBS_STOP_NONE;
+	pcap_dumper_t *d[2];
+	struct pcap_pkthdr *hdr;
+	const u_char *bytes;
+	size_t n[2] = {0, 0};
+	struct world w;
+	pcap_t *in;
+
+	snprintf(src, sizeof(src), "%s/router.pcap", fixtures);
+	assert_non_null(mkdtemp(tmpl));
+	in = pcap_open_offline_with_tstamp_precision(src, PCAP_TSTAMP_PRECISION_NANO, eb);
+	assert_non_null(in);
+	assert_int_equal(pcap_datalink(in), DLT_LINUX_SLL2);
+	for (int k = 0; k < 2; k++) {
+		snprintf(path[k], sizeof(path[k]), "%s/if%u.pcap", tmpl, ifindex[k]);
+		d[k] = pcap_dump_open(in, path[k]);
+		assert_non_null(d[k]);
+	}
+	while (pcap_next_ex(in, &hdr, &bytes) == 1) {
+		/* SLL2: protocol (2), reserved (2), interface index (4, big-endian), ... */
+		uint32_t ifi = (uint32_t)bytes[4] << 24 | (uint32_t)bytes[5] << 16 |
+			       (uint32_t)bytes[6] << 8 | bytes[7];
+		int k = ifi == ifindex[0] ? 0 : 1;
+
+		assert_true(ifi == ifindex[0] || ifi == ifindex[1]);
+		pcap_dump((u_char *)d[k], hdr, bytes);
+		n[k]++;
+	}
+	pcap_close(in);
+	for (int k = 0; k < 2; k++)
+		pcap_dump_close(d[k]);
+	assert_true(n[0] > 0 && n[1] > 0);
+
+	storm_phases(&w, "80");
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(fl_capture_open_offline(path[k], NULL, eb, &caps[k]), 0);
+	/* A deadline already past: the loop stops at once and reads both files to the end. */
+	assert_int_equal(fl_observer_run(w.o, caps, 2, -1, -1, 0, &why), 0);
+	assert_int_equal(why, FL_OBS_STOP_DEADLINE);
+	assert_int_equal(fl_observer_report(w.o, &w.r), 0);
+	assert_int_equal(w.r->n_captures, 2);
+	assert_str(w.r->captures[0].dev, "if3.pcap");
+	assert_router_report(&w);
+
+	for (int k = 0; k < 2; k++) {
+		fl_capture_close(caps[k]);
+		assert_int_equal(unlink(path[k]), 0);
+	}
+	assert_int_equal(rmdir(tmpl), 0);
 	world_free(&w);
 }
 
@@ -689,6 +765,28 @@ static void test_errors(void **state)
 	assert_int_equal(fl_observer_feed_file(w.o, path, NULL), -EINVAL);
 	snprintf(path, sizeof(path), "%s/delay.pcap", fixtures);
 	assert_int_equal(fl_observer_feed_file(w.o, path, "tcp port"), -EINVAL);
+	/* The same answers from a file opened as a capture; nothing returned on failure. */
+	{
+		struct fl_capture *c = NULL;
+		char eb[PCAP_ERRBUF_SIZE] = "";
+
+		assert_int_equal(fl_capture_open_offline("/nonexistent/x.pcap", NULL, eb, &c), -ENOENT);
+		assert_true(eb[0] != '\0');
+		assert_int_equal(fl_capture_open_offline(path, "tcp port", eb, &c), -EINVAL);
+		assert_null(c);
+		assert_int_equal(fl_capture_open_offline(path, "ip6", eb, &c), 0);
+		assert_non_null(c);
+		fl_capture_close(c);
+		fl_capture_close(NULL);
+	}
+	snprintf(path, sizeof(path), "%s/../gen-fixtures.py", fixtures);
+	{
+		struct fl_capture *c = NULL;
+
+		assert_int_equal(fl_capture_open_offline(path, NULL, NULL, &c), -EINVAL);
+		assert_null(c);
+	}
+	snprintf(path, sizeof(path), "%s/delay.pcap", fixtures);
 	/* A filter: only the v6 packets. */
 	assert_int_equal(fl_observer_feed_file(w.o, path, "ip6"), 0);
 	assert_int_equal(fl_observer_report(w.o, &w.r), 0);
@@ -887,6 +985,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reject),
 		cmocka_unit_test(test_retry_storm),
 		cmocka_unit_test(test_router_two_devices),
+		cmocka_unit_test(test_router_merged_captures),
 		cmocka_unit_test(test_untargeted_touched),
 		cmocka_unit_test(test_phase_by_timestamp),
 		cmocka_unit_test(test_clock_offset),
