@@ -937,7 +937,6 @@ static void tc_fault_action(struct builder *b, size_t idx, int hook, int fam, bo
 static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 {
 	const struct fl_step *st = &b->s->steps[idx];
-	const struct fl_plan_fault *pf = &b->p->faults[idx];
 	bool src = hook == HOOK_INGRESS;
 
 	if (!add) {
@@ -1058,7 +1057,6 @@ static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 					o->role = FL_U32_REDIRECT;
 					o->handle = u32_handle(table, bucket, node);
 					o->link = ft;
-					snprintf(o->redirect, sizeof(o->redirect), "%s", pf->ifb);
 					target_keys(o, t, src, blk.port, blk.mask);
 				}
 			}
@@ -1181,15 +1179,23 @@ static void end_faults(struct builder *b, bool *active)
 	}
 }
 
-/* The step's tidy nft batch of the namespace: its tables go whole, and everything in them. */
-static void drop_tidy_nft(struct builder *b)
+/*
+ * What the end's deletions take along in the namespace: a heal in the same
+ * step would otherwise tidy its nft elements and chain, or its u32 entries
+ * one request each, just before their table or priority goes whole.
+ */
+static void drop_taken_along(struct builder *b, bool nft, bool tc)
 {
 	struct fl_plan_step *ps = b->cur;
 	size_t k = 0;
 
 	for (size_t i = 0; i < ps->n_objs; i++) {
 		struct fl_obj *o = &ps->objs[i];
-		if (o->kind == FL_OBJ_NFT && o->tidy && o->ns == b->ns) {
+		bool taken = o->tidy && o->ns == b->ns &&
+			     ((nft && o->kind == FL_OBJ_NFT) ||
+			      (tc && o->kind == FL_OBJ_FILTER && o->op == FL_OBJ_DEL &&
+			       o->role == FL_U32_REDIRECT));
+		if (taken) {
 			free(o->nft);
 			continue;
 		}
@@ -1227,10 +1233,16 @@ static void teardown_ns(struct builder *b)
 		add_nft(b, SIZE_MAX, &sb, 0,
 			(ST(b)->nft_netdev ? FL_NFT_NETDEV : 0) | (ST(b)->nft_inet ? FL_NFT_INET : 0),
 			false);
-		drop_tidy_nft(b);
+		drop_taken_along(b, true, false);
 		ST(b)->nft_netdev = ST(b)->nft_inet = false;
 	}
 	/* Then, tidy: our priorities with every table and entry in them, our clsact. */
+	bool any_tc = false;
+	for (int hook = 0; hook < _HOOK_MAX; hook++)
+		for (int fam = 0; fam < _FAM_MAX; fam++)
+			any_tc |= ST(b)->tables[hook][fam].created;
+	if (any_tc)
+		drop_taken_along(b, false, true);
 	for (int hook = 0; hook < _HOOK_MAX; hook++)
 		for (int fam = 0; fam < _FAM_MAX; fam++) {
 			if (!ST(b)->tables[hook][fam].created)

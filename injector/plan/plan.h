@@ -228,7 +228,7 @@ struct fl_obj {
 	size_t n_keys;
 	struct fl_u32_key hashkey; /* HASHLINK: the word hashed */
 	uint32_t link;             /* HASHLINK: table jumped to (htid<<20) */
-	char redirect[IFNAMSIZ];   /* REDIRECT: our IFB */
+	char redirect[IFNAMSIZ];   /* ACTION: our IFB, where the fault's table's one node sends */
 
 	size_t ns; /* index into plan->nss: the namespace it lives in */
 	/*

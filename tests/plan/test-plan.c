@@ -1186,7 +1186,7 @@ static void test_u32_v4_host_egress(void **state)
 		assert_str(r[i]->dev, "eth0");
 		assert_int_equal(r[i]->prio, FL_TC_PRIO_HASH4);
 		assert_int_equal(r[i]->handle, handle(0x7e4, 0x14, (uint32_t)i + 1));
-		assert_str(r[i]->redirect, "flifb1");
+		assert_int_equal(r[i]->fault, step_index(p, "f"));
 		assert_int_equal(r[i]->n_keys, 3);
 		assert_key(r[i], 0, 0x0a4d0014, 0xffffffff, 16); /* daddr */
 		assert_key(r[i], 1, (i ? 17u : 6u) << 16, 0x00ff0000, 8);
@@ -1420,7 +1420,7 @@ static void test_u32_bucket_sharing(void **state)
 		filters(step_by_id(p, "three"), FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 4),
 		1);
 	assert_int_equal(r[0]->handle, handle(0x7e4, 7, 3));
-	assert_str(r[0]->redirect, "flifb4");
+	assert_int_equal(r[0]->fault, step_index(p, "three"));
 	/* The table one left is three's: made once, a fresh node in it. */
 	assert_int_equal(r[0]->link, FL_TC_HTID_FAULT_FIRST << 20);
 	assert_int_equal(fault_tables_added(step_by_id(p, "three"), false, ETH_P_IP, ids, 4), 0);
@@ -1441,7 +1441,7 @@ static void test_u32_bucket_sharing(void **state)
 	assert_null(hit);
 	assert_int_equal(walk(p, 3, false, "10.0.0.7", &hit), 6); /* and three's entry, its node */
 	assert_non_null(hit);
-	assert_str(hit->redirect, "flifb4");
+	assert_int_equal(hit->fault, step_index(p, "three"));
 }
 
 static void test_u32_any_address(void **state)
@@ -1994,11 +1994,11 @@ static void test_u32_two_level_shared_and_healed(void **state)
 	size_t big2 = step_index(p, "big2");
 	assert_int_equal(walk(p, big2, false, "10.1.0.5", &hit), 5); /* root, 2 gate links, the entry, its node */
 	assert_non_null(hit);
-	assert_str(hit->redirect, fault_of(p, "small")->ifb);
+	assert_int_equal(hit->fault, step_index(p, "small"));
 	/* root, 3 gate links, the link node, big's entry and node (big2's, port 81, comes after it) */
 	assert_int_equal(walk(p, big2, false, "10.100.1.1", &hit), 7);
 	assert_non_null(hit);
-	assert_str(hit->redirect, fault_of(p, "big")->ifb);
+	assert_int_equal(hit->fault, step_index(p, "big"));
 
 	/* The heal: big's node (in effect), then its entries, by handle (tidy), and nothing shared. */
 	const struct fl_plan_step *heal = &p->steps[3];
@@ -2426,6 +2426,49 @@ static void test_last_step_without_end(void **state)
 	assert_int_equal(count_objs(last, FL_OBJ_QDISC, FL_OBJ_DEL), 1);
 	/* b's hook's gate nodes, then hash and pass priorities, which take b's one entry with them */
 	assert_int_equal(count_objs(last, FL_OBJ_FILTER, FL_OBJ_DEL), 2 + 2);
+}
+
+/*
+ * A tc fault healed in the last step: its one redirect goes (in effect), its
+ * IFB after it, and the end's priorities take its entries along, so the heal
+ * tidies none of them one by one.
+ */
+static void test_last_step_heals_tc(void **state)
+{
+	_cleanup_(fl_scenario_freep) struct fl_scenario *s =
+		parse("version: 1\nname: t\nservices:\n  api: { endpoints: [ \"10.77.0.20\", "
+		      "\"10.77.0.21\", \"fd77::20\" ] }\n"
+		      "timeline:\n"
+		      "  - { at: 1s, id: b, fault: delay, services: [api], delay: 1ms }\n"
+		      "  - { at: 2s, heal: [b] }\n");
+	struct fl_plan_options o = opts(CAPS_ALL);
+	_cleanup_(fl_plan_freep) struct fl_plan *p = build(s, &o);
+	const struct fl_plan_step *last = &p->steps[1];
+	const struct fl_obj *r[4];
+	size_t entries = 0, actions = 0;
+	bool seen_tidy = false;
+
+	assert_int_equal(filters(&p->steps[0], FL_OBJ_ADD, FL_U32_REDIRECT, false, ETH_P_IP, r, 4), 2);
+	for (size_t i = 0; i < last->n_objs; i++) {
+		const struct fl_obj *x = &last->objs[i];
+		if (x->kind != FL_OBJ_FILTER || x->op != FL_OBJ_DEL)
+			continue;
+		entries += x->role == FL_U32_REDIRECT;
+		if (x->role == FL_U32_ACTION) {
+			actions++; /* one per family, in effect */
+			assert_false(x->tidy);
+		}
+	}
+	assert_int_equal(entries, 0);
+	assert_int_equal(actions, 2);
+	assert_int_equal(count_objs(last, FL_OBJ_LINK, FL_OBJ_DEL), 1);
+	/* In effect (the redirects, the gates), then tidy: the IFB, the priorities, clsact. */
+	for (size_t i = 0; i < last->n_objs; i++) {
+		seen_tidy |= last->objs[i].tidy;
+		assert_int_equal(last->objs[i].tidy, seen_tidy);
+	}
+	assert_true(seen_tidy);
+	assert_replays(p);
 }
 
 /* ---- resolution
@@ -2982,6 +3025,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_heal_reverses_add),
 		cmocka_unit_test(test_end_teardown),
 		cmocka_unit_test(test_last_step_without_end),
+		cmocka_unit_test(test_last_step_heals_tc),
 		cmocka_unit_test(test_resolve_hostname),
 		cmocka_unit_test(test_resolve_fails),
 		cmocka_unit_test(test_overlap_after_resolution),
