@@ -944,24 +944,24 @@ static void tc_fault_entries(struct builder *b, size_t idx, int hook, bool add)
 		for (int fam = 0; fam < _FAM_MAX; fam++)
 			if (b->ft[idx][hook][fam].id)
 				tc_fault_action(b, idx, hook, fam, false);
-		/* Tidy: replay what the add made, same objects, same handles, in reverse. */
-		for (size_t k = 0; k < b->p->n_steps; k++) {
-			const struct fl_plan_step *ps = &b->p->steps[k];
-			for (size_t i = ps->n_objs; i-- > 0;) {
-				const struct fl_obj *a = &ps->objs[i];
-				struct fl_obj *o;
-				if (a->kind != FL_OBJ_FILTER || a->fault != idx || a->op != FL_OBJ_ADD ||
-				    a->role != FL_U32_REDIRECT || a->ingress != src)
-					continue;
-				struct fl_obj copy = *a;
-				o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_DEL, copy.dev, idx);
-				if (!o)
-					return;
-				*o = copy;
-				o->op = FL_OBJ_DEL;
-				o->nft = NULL;
-				o->tidy = true;
-			}
+		/*
+		 * Tidy: replay what the add made, same objects, same handles, in
+		 * reverse. The fault's own step made them all (plan step idx).
+		 */
+		const struct fl_plan_step *ps = &b->p->steps[idx];
+		for (size_t i = ps->n_objs; i-- > 0;) {
+			const struct fl_obj *a = &ps->objs[i];
+			struct fl_obj *o;
+			if (a->kind != FL_OBJ_FILTER || a->fault != idx || a->op != FL_OBJ_ADD ||
+			    a->role != FL_U32_REDIRECT || a->ingress != src)
+				continue;
+			o = new_obj(b, FL_OBJ_FILTER, FL_OBJ_DEL, a->dev, idx);
+			if (!o)
+				return;
+			*o = *a; /* a is in an earlier step: this one's growth does not move it */
+			o->op = FL_OBJ_DEL;
+			o->nft = NULL;
+			o->tidy = true;
 		}
 		/* Its tables stay, for later faults: they empty once the entries go. */
 		for (int fam = 0; fam < _FAM_MAX; fam++) {
