@@ -156,6 +156,7 @@ struct loop {
 	size_t n_polled;  /* exec probes without a pidfd */
 	uint64_t poll_at; /* next waitpid round for them */
 	int fatal;
+	char detail[FL_DETAIL_MAX]; /* the result being recorded (set_detail) */
 };
 
 uint64_t fl_flows_now_ns(void)
@@ -207,18 +208,21 @@ static int open_sock(struct flow_rt *fr, int domain, int type, int protocol)
 
 /* ---- recording ---------------------------------------------------------- */
 
-static void set_detail(struct fl_probe_result *res, const char *fmt, ...) _printf_(2, 3);
-static void set_detail(struct fl_probe_result *res, const char *fmt, ...)
+/* Written into the loop's one buffer: each result is recorded (and its detail copied) next. */
+static void set_detail(struct loop *l, struct fl_probe_result *res, const char *fmt, ...)
+	_printf_(3, 4);
+static void set_detail(struct loop *l, struct fl_probe_result *res, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
+	vsnprintf(l->detail, sizeof(l->detail), fmt, ap);
 	va_end(ap);
 	/* Details may quote what a server sent: keep reports valid JSON, XML and HTML. */
-	for (char *c = res->detail; *c; c++)
+	for (char *c = l->detail; *c; c++)
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';
+	res->detail = l->detail;
 }
 
 static uint64_t find_markers(const struct fl_results *r, size_t flow, const char *buf, size_t len)
@@ -276,7 +280,7 @@ static void record_errno(struct loop *l, struct probe *p, int e, const char *wha
 	struct fl_probe_result res = { 0 };
 	enum fl_outcome out = outcome_of_errno(e);
 
-	set_detail(&res, "%s: %s", what, strerror(e));
+	set_detail(l, &res, "%s: %s", what, strerror(e));
 	record(l, p, out, out == FL_OUT_OTHER_ERROR ? e : 0, now, &res);
 }
 
@@ -514,15 +518,15 @@ static void http_done(struct loop *l, struct probe *p, CURLcode rc, uint64_t now
 	case CURLE_OK:
 		if (!status_accepted(f, code)) {
 			out = FL_OUT_HTTP_STATUS;
-			set_detail(&res, "HTTP %ld", code);
+			set_detail(l, &res, "HTTP %ld", code);
 		} else if (f->body_contains && !buf_has(p, f->body_contains)) {
 			out = FL_OUT_BODY_MISMATCH;
-			set_detail(&res, "HTTP %ld, body lacks \"%s\"", code, f->body_contains);
+			set_detail(l, &res, "HTTP %ld, body lacks \"%s\"", code, f->body_contains);
 		} else if (f->body_not_contains && buf_has(p, f->body_not_contains)) {
 			out = FL_OUT_BODY_MISMATCH;
-			set_detail(&res, "HTTP %ld, body has \"%s\"", code, f->body_not_contains);
+			set_detail(l, &res, "HTTP %ld, body has \"%s\"", code, f->body_not_contains);
 		} else {
-			set_detail(&res, "HTTP %ld", code);
+			set_detail(l, &res, "HTTP %ld", code);
 		}
 		record(l, p, out, (int)code, now, &res);
 		return;
@@ -551,9 +555,9 @@ static void http_done(struct loop *l, struct probe *p, CURLcode rc, uint64_t now
 				out = FL_OUT_RESET;
 	}
 	if (os_errno)
-		set_detail(&res, "%s (%s)", curl_easy_strerror(rc), strerror((int)os_errno));
+		set_detail(l, &res, "%s (%s)", curl_easy_strerror(rc), strerror((int)os_errno));
 	else
-		set_detail(&res, "%s", curl_easy_strerror(rc));
+		set_detail(l, &res, "%s", curl_easy_strerror(rc));
 	record(l, p, out, out == FL_OUT_OTHER_ERROR ? (int)os_errno : (int)code, now, &res);
 }
 
@@ -636,10 +640,10 @@ static void sock_finish_read(struct loop *l, struct probe *p, uint64_t now, bool
 	struct fl_probe_result res = { 0 };
 
 	if (!f->expect || buf_has(p, f->expect)) {
-		set_detail(&res, "%zu bytes", p->len);
+		set_detail(l, &res, "%zu bytes", p->len);
 		record(l, p, FL_OUT_OK, 0, now, &res);
 	} else {
-		set_detail(&res, "%s without \"%s\" (%zu bytes)", eof ? "closed" : "reply",
+		set_detail(l, &res, "%s without \"%s\" (%zu bytes)", eof ? "closed" : "reply",
 			   f->expect, p->len);
 		record(l, p, FL_OUT_BODY_MISMATCH, 0, now, &res);
 	}
@@ -670,7 +674,7 @@ static void sock_step(struct loop *l, struct probe *p, uint32_t events)
 			return;
 		p->state = f->send ? P_SENDING : P_READING;
 		if (!f->send && !f->expect) {
-			set_detail(&res, "connected");
+			set_detail(l, &res, "connected");
 			record(l, p, FL_OUT_OK, 0, now, &res);
 			probe_done(l, p);
 			return;
@@ -696,7 +700,7 @@ static void sock_step(struct loop *l, struct probe *p, uint32_t events)
 			p->sent += (size_t)n;
 		}
 		if (!f->expect && !udp) {
-			set_detail(&res, "sent %zu bytes", total);
+			set_detail(l, &res, "sent %zu bytes", total);
 			record(l, p, FL_OUT_OK, 0, now, &res);
 			probe_done(l, p);
 			return;
@@ -957,13 +961,13 @@ static void exec_exited(struct loop *l, struct probe *p)
 	code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	last_words(p, why, sizeof(why));
 	if (code != fr->expect_exit) {
-		set_detail(&res, "exit %d, expected %d%s", code, fr->expect_exit, why);
+		set_detail(l, &res, "exit %d, expected %d%s", code, fr->expect_exit, why);
 		record(l, p, FL_OUT_EXIT_CODE, code, now, &res);
 	} else if (fr->stdout_contains && !buf_has(p, fr->stdout_contains)) {
-		set_detail(&res, "exit %d, stdout lacks \"%s\"%s", code, fr->stdout_contains, why);
+		set_detail(l, &res, "exit %d, stdout lacks \"%s\"%s", code, fr->stdout_contains, why);
 		record(l, p, FL_OUT_BODY_MISMATCH, code, now, &res);
 	} else {
-		set_detail(&res, "exit %d", code);
+		set_detail(l, &res, "exit %d", code);
 		record(l, p, FL_OUT_OK, code, now, &res);
 	}
 	probe_done(l, p);
@@ -983,7 +987,7 @@ static void launch(struct loop *l, struct flow_rt *fr, uint64_t scheduled, uint6
 				     .start_ns = now,
 				     .phase_set = fl_phase_tracker_current(l->r->phases) };
 
-		set_detail(&res, "%u probes still in flight", fr->inflight);
+		set_detail(l, &res, "%u probes still in flight", fr->inflight);
 		record(l, &tmp, FL_OUT_SKIPPED, 0, now, &res);
 		return;
 	}
@@ -1011,7 +1015,7 @@ static void launch(struct loop *l, struct flow_rt *fr, uint64_t scheduled, uint6
 	} else if (fr->kind == FL_FLOW_EXEC) {
 		k = exec_start(l, p);
 	} else if (fr->resolve_error) {
-		set_detail(&res, "%s: %s", fr->f->address.text, gai_strerror(fr->resolve_error));
+		set_detail(l, &res, "%s: %s", fr->f->address.text, gai_strerror(fr->resolve_error));
 		record(l, p, FL_OUT_DNS_ERROR, 0, now, &res);
 		k = 1;
 	} else {
@@ -1032,7 +1036,7 @@ static void expire(struct loop *l, struct flow_rt *fr, uint64_t now)
 		struct fl_probe_result res = { 0 };
 		char t[FL_FMT_MAX];
 
-		set_detail(&res, "no answer within %s",
+		set_detail(l, &res, "no answer within %s",
 			   fl_format_duration_human(fr->timeout_ns, t));
 		record(l, p, FL_OUT_TIMEOUT, 0, now, &res);
 		probe_done(l, p);

@@ -48,7 +48,7 @@ static inline bool fl_outcome_failed(enum fl_outcome o)
 	return o != FL_OUT_OK && o != FL_OUT_SKIPPED;
 }
 
-/* Room for a failed command's last words (flows.c: last_words). */
+/* Room for a failed command's last words (flows.c: last_words), NUL included. */
 #define FL_DETAIL_MAX 200
 
 struct fl_probe_result {
@@ -60,7 +60,13 @@ struct fl_probe_result {
 	uint64_t markers;      /* bit i: results->markers[flow][i] found in what came back */
 	int code;	       /* see enum fl_outcome; HTTP: the status whenever one arrived */
 	enum fl_outcome outcome;
-	char detail[FL_DETAIL_MAX]; /* printable ASCII only, NUL-terminated */
+	/*
+	 * Printable ASCII, NUL-terminated, at most FL_DETAIL_MAX - 1 chars.
+	 * Handed to fl_results_add_*(): borrowed for the call (NULL: none). In
+	 * results: owned by them, one copy per distinct text ("HTTP 200",
+	 * "connected"), so a record is 56 bytes whatever its detail.
+	 */
+	const char *detail;
 };
 
 /*
@@ -85,6 +91,7 @@ struct fl_results {
 	size_t n_probes, cap_probes;
 	struct fl_probe_result *invariants; /* runs of invariant expectations */
 	size_t n_invariants, cap_invariants;
+	void *details; /* tsearch(3) tree: the distinct detail texts the records point to */
 	bool stopped_early; /* stop_fd, the hard stop, or the phase fd failed before END */
 };
 
@@ -92,6 +99,7 @@ struct fl_results {
 int fl_results_new(const struct fl_scenario *s, uint64_t start_ns, struct fl_results **ret_results);
 void fl_results_free(struct fl_results *r);
 FL_DEFINE_CLEANUP(struct fl_results, fl_results_free)
+/* Copy p (and its detail, shared with equal ones) into r: 0, -EINVAL (bad index), -ENOMEM. */
 int fl_results_add_probe(struct fl_results *r, const struct fl_probe_result *p);
 int fl_results_add_invariant(struct fl_results *r, const struct fl_probe_result *p);
 /* Index of text among flow's markers, or -ENOENT. */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <search.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "flows/flows.h"
@@ -105,12 +107,43 @@ void fl_results_free(struct fl_results *r)
 	fl_phase_tracker_free(r->phases);
 	free(r->probes);
 	free(r->invariants);
+	tdestroy(r->details, free);
 	free(r);
 }
 
-static int append(struct fl_probe_result **v, size_t *n, size_t *cap,
+static int cmp_text(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* The results' one copy of text (at most FL_DETAIL_MAX - 1 chars), or NULL (-ENOMEM). */
+static const char *intern(struct fl_results *r, const char *text)
+{
+	char key[FL_DETAIL_MAX], *copy;
+	void *node;
+
+	snprintf(key, sizeof(key), "%s", text ? text : "");
+	node = tfind(key, &r->details, cmp_text);
+	if (node)
+		return *(const char **)node;
+	copy = strdup(key);
+	if (!copy)
+		return NULL;
+	node = tsearch(copy, &r->details, cmp_text);
+	if (!node) {
+		free(copy);
+		return NULL;
+	}
+	return copy;
+}
+
+static int append(struct fl_results *r, struct fl_probe_result **v, size_t *n, size_t *cap,
 		  const struct fl_probe_result *p)
 {
+	const char *detail = intern(r, p->detail);
+
+	if (!detail)
+		return -ENOMEM;
 	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 256;
 		struct fl_probe_result *nv = reallocarray(*v, ncap, sizeof(**v));
@@ -120,7 +153,8 @@ static int append(struct fl_probe_result **v, size_t *n, size_t *cap,
 		*v = nv;
 		*cap = ncap;
 	}
-	(*v)[(*n)++] = *p;
+	(*v)[*n] = *p;
+	(*v)[(*n)++].detail = detail;
 	return 0;
 }
 
@@ -128,14 +162,14 @@ int fl_results_add_probe(struct fl_results *r, const struct fl_probe_result *p)
 {
 	if (p->flow >= r->s->n_flows || p->phase_set >= r->phases->n_sets)
 		return -EINVAL;
-	return append(&r->probes, &r->n_probes, &r->cap_probes, p);
+	return append(r, &r->probes, &r->n_probes, &r->cap_probes, p);
 }
 
 int fl_results_add_invariant(struct fl_results *r, const struct fl_probe_result *p)
 {
 	if (p->flow >= r->s->n_expects || p->phase_set >= r->phases->n_sets)
 		return -EINVAL;
-	return append(&r->invariants, &r->n_invariants, &r->cap_invariants, p);
+	return append(r, &r->invariants, &r->n_invariants, &r->cap_invariants, p);
 }
 
 int fl_results_marker(const struct fl_results *r, size_t flow, const char *text)

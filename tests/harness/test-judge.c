@@ -110,7 +110,7 @@ static void probe_at(struct fixture *f, uint32_t flow, uint64_t start_ns, uint64
 		.phase_set = fl_phase_tracker_current(f->r->phases),
 	};
 
-	snprintf(p.detail, sizeof(p.detail), "%s", fl_outcome_to_string(out));
+	p.detail = fl_outcome_to_string(out);
 	assert_int_equal(fl_results_add_probe(f->r, &p), 0);
 }
 
@@ -464,7 +464,7 @@ static void test_invariants(void **state)
 	run.flow = E_AT_UP;
 	run.outcome = FL_OUT_EXIT_CODE;
 	run.code = 1;
-	snprintf(run.detail, sizeof(run.detail), "exit 1, expected 0");
+	run.detail = "exit 1, expected 0";
 	assert_int_equal(fl_results_add_invariant(f->r, &run), 0);
 	run.flow = 999;
 	assert_int_equal(fl_results_add_invariant(f->r, &run), -EINVAL);
@@ -517,6 +517,42 @@ static void test_result_bounds(void **state)
 	assert_int_equal(fl_results_marker(f->r, 9, "MARKER"), -ENOENT);
 }
 
+/*
+ * A record's detail is copied, not borrowed: one copy per distinct text
+ * (so a record stays 56 bytes), cut at FL_DETAIL_MAX - 1, "" for none.
+ */
+static void test_result_details(void **state)
+{
+	struct fixture *f = *state;
+	struct fl_probe_result p = { .flow = WEB };
+	char buf[FL_DETAIL_MAX + 50];
+
+	assert_int_equal(sizeof(struct fl_probe_result), 56);
+	snprintf(buf, sizeof(buf), "HTTP 200");
+	p.detail = buf;
+	assert_int_equal(fl_results_add_probe(f->r, &p), 0);
+	snprintf(buf, sizeof(buf), "HTTP 503");
+	assert_int_equal(fl_results_add_probe(f->r, &p), 0);
+	p.detail = "HTTP 200";
+	assert_int_equal(fl_results_add_invariant(f->r, &(struct fl_probe_result){ .detail = "HTTP 200" }), 0);
+	assert_int_equal(fl_results_add_probe(f->r, &p), 0);
+	memset(buf, 'x', sizeof(buf) - 1);
+	buf[sizeof(buf) - 1] = '\0';
+	p.detail = buf;
+	assert_int_equal(fl_results_add_probe(f->r, &p), 0);
+	p.detail = NULL;
+	assert_int_equal(fl_results_add_probe(f->r, &p), 0);
+	buf[0] = '\0'; /* the caller's buffer is its own again */
+
+	assert_int_equal(f->r->n_probes, 5);
+	assert_string_equal(f->r->probes[0].detail, "HTTP 200");
+	assert_string_equal(f->r->probes[1].detail, "HTTP 503");
+	assert_ptr_equal(f->r->probes[2].detail, f->r->probes[0].detail);
+	assert_ptr_equal(f->r->invariants[0].detail, f->r->probes[0].detail);
+	assert_int_equal(strlen(f->r->probes[3].detail), FL_DETAIL_MAX - 1);
+	assert_string_equal(f->r->probes[4].detail, "");
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +571,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_invariants, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_result_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_details, setup, teardown),
 	};
 
 	return fl_unit_run(argc, argv, "harness/judge", tests, ELEMENTSOF(tests), NULL, 0);
