@@ -164,7 +164,10 @@ int fl_capture_open(const char *dev, int netns_fd, int snaplen, size_t ring_byte
  * A capture read from a pcap/pcapng file instead of a device, for
  * fl_observer_run() like a live one (nanosecond timestamps; the file's base
  * name is its device name): tests merge several with known timestamps, and
- * a recorded run can be analysed again. filter as for fl_capture_open().
+ * a recorded run can be analysed again. A run whose deadline has passed
+ * reads the files to the end at once; their packets are fed in time order
+ * while at most 65,536 are held (the merge's cap), i.e. exactly for files
+ * of that many packets in all. filter as for fl_capture_open().
  * Returns 0, -ENOENT (or another -errno: cannot read), -EINVAL (not a
  * capture file, bad filter), -ENOMEM; libpcap's message in errbuf.
  */
