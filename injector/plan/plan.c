@@ -1184,7 +1184,7 @@ static void end_faults(struct builder *b, bool *active)
  * step would otherwise tidy its nft elements and chain, or its u32 entries
  * one request each, just before their table or priority goes whole.
  */
-static void drop_taken_along(struct builder *b, bool nft, bool tc)
+static void drop_taken_along(struct builder *b)
 {
 	struct fl_plan_step *ps = b->cur;
 	size_t k = 0;
@@ -1192,8 +1192,8 @@ static void drop_taken_along(struct builder *b, bool nft, bool tc)
 	for (size_t i = 0; i < ps->n_objs; i++) {
 		struct fl_obj *o = &ps->objs[i];
 		bool taken = o->tidy && o->ns == b->ns &&
-			     ((nft && o->kind == FL_OBJ_NFT) ||
-			      (tc && o->kind == FL_OBJ_FILTER && o->op == FL_OBJ_DEL &&
+			     (o->kind == FL_OBJ_NFT ||
+			      (o->kind == FL_OBJ_FILTER && o->op == FL_OBJ_DEL &&
 			       o->role == FL_U32_REDIRECT));
 		if (taken) {
 			free(o->nft);
@@ -1206,6 +1206,7 @@ static void drop_taken_along(struct builder *b, bool nft, bool tc)
 
 static void teardown_ns(struct builder *b)
 {
+	drop_taken_along(b);
 	/* In effect first: the gates' nodes (no packet enters our tables), nft's tables. */
 	for (int hook = 0; hook < _HOOK_MAX; hook++)
 		for (int fam = 0; fam < _FAM_MAX; fam++) {
@@ -1233,16 +1234,9 @@ static void teardown_ns(struct builder *b)
 		add_nft(b, SIZE_MAX, &sb, 0,
 			(ST(b)->nft_netdev ? FL_NFT_NETDEV : 0) | (ST(b)->nft_inet ? FL_NFT_INET : 0),
 			false);
-		drop_taken_along(b, true, false);
 		ST(b)->nft_netdev = ST(b)->nft_inet = false;
 	}
 	/* Then, tidy: our priorities with every table and entry in them, our clsact. */
-	bool any_tc = false;
-	for (int hook = 0; hook < _HOOK_MAX; hook++)
-		for (int fam = 0; fam < _FAM_MAX; fam++)
-			any_tc |= ST(b)->tables[hook][fam].created;
-	if (any_tc)
-		drop_taken_along(b, false, true);
 	for (int hook = 0; hook < _HOOK_MAX; hook++)
 		for (int fam = 0; fam < _FAM_MAX; fam++) {
 			if (!ST(b)->tables[hook][fam].created)
