@@ -68,6 +68,21 @@ static int pcap_errno(int k)
 	}
 }
 
+/* Compiles and sets a capture filter on p (NULL: none); 0 or -EINVAL, pcap_geterr(p) says why. */
+static int pcap_filter(pcap_t *p, const char *filter)
+{
+	struct bpf_program prog;
+	int k;
+
+	if (!filter)
+		return 0;
+	if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
+		return -EINVAL;
+	k = pcap_setfilter(p, &prog);
+	pcap_freecode(&prog);
+	return k < 0 ? -EINVAL : 0;
+}
+
 /* Everything fl_capture_open() does once inside the namespace. */
 static int open_here(struct fl_capture *c, const char *dev, int snaplen, size_t ring_bytes,
 		     const char *filter, char *errbuf)
@@ -94,7 +109,7 @@ static int open_here(struct fl_capture *c, const char *dev, int snaplen, size_t 
 		return pcap_errno(k);
 	}
 	c->dlt = pcap_datalink(c->p);
-	k = obs_pcap_filter(c->p, filter);
+	k = pcap_filter(c->p, filter);
 	if (k < 0) {
 		set_err(errbuf, pcap_geterr(c->p));
 		return k;
@@ -179,7 +194,7 @@ int fl_capture_open_offline(const char *path, const char *filter, char *errbuf,
 		return access(path, R_OK) < 0 ? -errno : -EINVAL;
 	}
 	c->dlt = pcap_datalink(c->p);
-	r = obs_pcap_filter(c->p, filter);
+	r = pcap_filter(c->p, filter);
 	if (r < 0) {
 		set_err(errbuf, pcap_geterr(c->p));
 		return r;

@@ -1037,44 +1037,23 @@ int fl_observer_feed(struct fl_observer *o, const struct pcap_pkthdr *hdr, const
 	return obs_feed_link(o, 0, hdr, bytes, dlt);
 }
 
-int obs_pcap_filter(pcap_t *p, const char *filter)
-{
-	struct bpf_program prog;
-	int k;
-
-	if (!filter)
-		return 0;
-	if (pcap_compile(p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0)
-		return -EINVAL;
-	k = pcap_setfilter(p, &prog);
-	pcap_freecode(&prog);
-	return k < 0 ? -EINVAL : 0;
-}
-
 int fl_observer_feed_file(struct fl_observer *o, const char *path, const char *filter)
 {
-	char errbuf[PCAP_ERRBUF_SIZE];
+	_cleanup_(fl_capture_closep) struct fl_capture *c = NULL;
 	struct pcap_pkthdr *hdr;
 	const u_char *bytes;
 	pcap_t *p;
-	int dlt, r = 0, k;
+	int dlt, r, k;
 
-	p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-	if (!p)
-		return access(path, R_OK) < 0 ? -errno : -EINVAL;
-	dlt = pcap_datalink(p);
-	r = obs_pcap_filter(p, filter);
-	if (r < 0) {
-		pcap_close(p);
+	r = fl_capture_open_offline(path, filter, NULL, &c);
+	if (r < 0)
 		return r;
-	}
+	p = fl_capture_pcap(c);
+	dlt = pcap_datalink(p);
 	while ((k = pcap_next_ex(p, &hdr, &bytes)) == 1) {
 		r = fl_observer_feed(o, hdr, bytes, dlt);
 		if (r < 0)
-			break;
+			return r;
 	}
-	if (r == 0 && k == PCAP_ERROR)
-		r = -EIO;
-	pcap_close(p);
-	return r;
+	return k == PCAP_ERROR ? -EIO : 0;
 }

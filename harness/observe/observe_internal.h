@@ -147,9 +147,6 @@ int obs_feed_link(struct fl_observer *o, uint32_t link, const struct pcap_pkthdr
 /* Reads the phase pipe now (during a run); 0 or -errno. */
 int obs_read_phases(struct fl_observer *o);
 
-/* Compiles and sets a capture filter on p (NULL: none); 0 or -EINVAL, pcap_geterr(p) says why. */
-int obs_pcap_filter(pcap_t *p, const char *filter);
-
 int obs_vec_push(struct obs_vec *v, uint64_t x, size_t cap);
 /* Sorted copy of the samples; n may be 0 (then NULL). */
 int obs_vec_sorted(const struct obs_vec *const *vs, size_t n_vs, uint64_t **ret, size_t *ret_n);
